@@ -1,0 +1,169 @@
+"""Read photographs (dermoscopy) into :class:`MedicalImage`.
+
+OpenCV decodes at full resolution; Pillow only reads the header (to check the size
+before decoding) and the EXIF tags. Pixels are kept as decoded, in RGB order; the EXIF
+orientation is recorded and applied for display only, so the stored array is the
+camera's own pixel grid.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CorruptImageError, ImageLoadError, NotAnImageError, TruncatedFileError
+from .limits import check_decoded_size
+from .medical_image import MedicalImage
+
+# Magic numbers of the photo formats we accept.
+PHOTO_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"BM", "BMP"),
+)
+EXIF_ORIENTATION_TAG = 274
+
+
+def sniff_photo_format(head: bytes) -> str | None:
+    """The photo format named by the file's first bytes, or None."""
+    for magic, name in PHOTO_SIGNATURES:
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def read_photo(path: Path, *, max_bytes: int | None = None) -> MedicalImage:
+    """Decode a JPEG, PNG, TIFF or BMP photo. Raises :class:`ImageLoadError` on failure."""
+    data = path.read_bytes()
+    fmt = sniff_photo_format(data[:16])
+    if fmt is None:
+        raise NotAnImageError(path, "not a JPEG, PNG, TIFF or BMP image")
+    _check_complete(path, fmt, data)
+    header = _read_header(path, fmt)
+    width, height, bands = header["width"], header["height"], header["bands"]
+    check_decoded_size(path, width * height * max(bands, 1) * header["bytes_per_sample"],
+                       max_bytes, f"{width}x{height}")
+
+    import cv2
+
+    flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    except cv2.error as exc:
+        raise CorruptImageError(path, f"cannot decode {fmt}: {str(exc).strip()}") from None
+    if decoded is None:
+        raise CorruptImageError(path, f"cannot decode the {fmt} data (corrupt or unsupported)")
+    pixels, photometric = _to_rgb_order(decoded)
+    if pixels.shape[0] != height or pixels.shape[1] != width:
+        # The header and the decoded data disagree: something is wrong with the file.
+        raise CorruptImageError(
+            path, f"header says {width}x{height} but {pixels.shape[1]}x{pixels.shape[0]} decoded"
+        )
+    bits = 8 * pixels.dtype.itemsize
+    metadata = {"Format": fmt, "Width": width, "Height": height, "File size": len(data),
+                **header["properties"]}
+    return MedicalImage(
+        path=Path(path),
+        kind="photo",
+        pixels=pixels,
+        n_frames=1,
+        samples_per_pixel=1 if pixels.ndim == 2 else int(pixels.shape[2]),
+        photometric=photometric,
+        stored_photometric=photometric,
+        modality="XC",  # DICOM's term for external-camera photography (dermoscopy)
+        metadata=metadata,
+        transfer_syntax=fmt,
+        transfer_syntax_name=fmt,
+        bits_allocated=bits,
+        bits_stored=bits,
+        pixel_representation=0,
+        orientation=header["orientation"],
+    )
+
+
+def _check_complete(path: Path, fmt: str, data: bytes) -> None:
+    """Refuse truncated files that decoders would otherwise pad silently with grey.
+
+    libjpeg decodes a JPEG cut short and fills the rest; in a forensic tool a partial
+    image must never pass for the real one.
+    """
+    if fmt == "JPEG":
+        sos = data.rfind(b"\xff\xda")
+        if sos == -1 or data.find(b"\xff\xd9", sos) == -1:
+            raise TruncatedFileError(path, "the JPEG data ends before its end-of-image marker")
+    elif fmt == "PNG" and b"IEND" not in data[-64:]:
+        raise TruncatedFileError(path, "the PNG data ends before its IEND chunk")
+    elif fmt == "BMP" and len(data) >= 6:
+        declared = int.from_bytes(data[2:6], "little")
+        if declared > len(data):
+            raise TruncatedFileError(
+                path, f"the BMP header declares {declared} bytes but the file has {len(data)}"
+            )
+
+
+def _read_header(path: Path, fmt: str) -> dict[str, Any]:
+    from PIL import ExifTags, Image
+
+    old_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # we enforce our own limit (check_decoded_size)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                width, height = im.size
+                bands = len(im.getbands())
+                mode = im.mode
+                exif = im.getexif()
+                info = dict(im.info)
+    except ImageLoadError:
+        raise
+    except Exception as exc:
+        raise CorruptImageError(path, f"unreadable {fmt} header: {exc}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
+    bytes_per_sample = 2 if mode.startswith("I;16") or mode in ("I", "F") else 1
+    properties: dict[str, Any] = {"Mode": mode}
+    if "dpi" in info:
+        properties["DPI"] = tuple(round(float(v), 2) for v in info["dpi"])
+    if info.get("icc_profile"):
+        properties["ICC profile"] = f"{len(info['icc_profile'])} bytes"
+    orientation = 1
+    for tag, value in exif.items():
+        name = ExifTags.TAGS.get(tag, f"Tag 0x{tag:04X}")
+        properties[f"EXIF {name}"] = _printable(value)
+        if tag == EXIF_ORIENTATION_TAG:
+            try:
+                orientation = int(value) if 1 <= int(value) <= 8 else 1
+            except (TypeError, ValueError):
+                orientation = 1
+    properties["Orientation (EXIF)"] = orientation
+    return {"width": width, "height": height, "bands": bands, "orientation": orientation,
+            "bytes_per_sample": bytes_per_sample, "properties": properties}
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, int | float | str):
+        return value
+    return str(value)
+
+
+def _to_rgb_order(decoded: np.ndarray) -> tuple[np.ndarray, str]:
+    import cv2
+
+    if decoded.ndim == 2:
+        return decoded, "MONOCHROME2"
+    channels = decoded.shape[2]
+    if channels == 1:
+        return decoded[:, :, 0], "MONOCHROME2"
+    if channels == 3:
+        return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), "RGB"
+    if channels == 4:
+        return cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA), "RGBA"
+    raise ValueError(f"unexpected channel count {channels}")
