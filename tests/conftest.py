@@ -1,0 +1,47 @@
+"""Shared test set-up: offscreen Qt, a private WORKBENCH_HOME, and the real test data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Must be set before any Qt import: CI has no display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("WORKBENCH_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Every test gets its own WORKBENCH_HOME: no test reads or writes the user's state."""
+    home = tmp_path_factory.mktemp("workbench_home")
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data beside the checkout; tests that need it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real test images not found at {SHARED_DATA} (../shared/data beside the "
+                    "checkout, or set WORKBENCH_SHARED_DATA)")
+    return SHARED_DATA
+
+
+def pydicom_test_file(name: str) -> Path:
+    """A real DICOM file bundled in pydicom's wheel (never downloaded)."""
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name, download=False)
+    if path is None:
+        pytest.skip(f"pydicom's bundled test file {name} is not installed")
+    return Path(path)
+
+
+def pydicom_test_dir() -> Path:
+    import pydicom
+
+    return Path(pydicom.__file__).parent / "data" / "test_files"

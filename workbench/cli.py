@@ -1,0 +1,69 @@
+"""The command line: ``workbench`` (GUI), ``workbench info FILE...``, ``workbench --version``.
+
+The headless paths never import Qt or torch, so they start fast on servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+
+def _gui_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="workbench",
+        description="Forensics workbench for medical images under adversarial attack. "
+        "Without a command, opens the GUI.",
+        epilog="commands: info FILE... (print what each image is; 'workbench info -h')",
+    )
+    p.add_argument("--version", action="version", version=f"workbench {__version__}")
+    p.add_argument("--demo", action="store_true", help="open the built-in demo study")
+    p.add_argument("paths", nargs="*", help="DICOM files, photos or folders to open")
+    return p
+
+
+def _info_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="workbench info",
+                                description="Print what each image file is, without a GUI.")
+    p.add_argument("files", nargs="+", help="DICOM files or photos")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    return p
+
+
+def cmd_info(argv: Sequence[str]) -> int:
+    args = _info_parser().parse_args(argv)
+    from .imaging import ImageLoadError, load_image
+
+    failures = 0
+    for name in args.files:
+        try:
+            summary = load_image(name).describe()
+        except ImageLoadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        if args.json:
+            print(json.dumps(summary))
+        else:
+            print(summary.pop("file"))
+            for key, value in summary.items():
+                print(f"  {key.replace('_', ' '):<16} {value}")
+    return 1 if failures else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "info":
+        return cmd_info(argv[1:])
+    args = _gui_parser().parse_args(argv)
+    from .gui.app import run_gui  # Qt is imported only on this path
+
+    return run_gui(args.paths, demo=args.demo)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,356 @@
+"""The main window: study list, image view, metadata dock, window presets, frame slider.
+
+Decoding runs on the thread pool (LoadTask); the GUI thread only paints. A bad file
+shows a dialog naming the file and the reason, and the window keeps working.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import __version__
+from ..imaging import MedicalImage, Window, find_images
+from ..imaging.display import PRESETS_CT, render
+from .image_view import ImageView
+from .load_worker import LoadTask
+from .metadata_panel import MetadataPanel
+from .settings import add_recent_path, recent_paths
+from .study_list import StudyList
+
+CACHE_BYTES = 2 * 1024**3  # decoded images kept in memory (least recently used dropped)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle(f"workbench {__version__}")
+        self.resize(1400, 900)
+        self.setAcceptDrops(True)
+        self.images: OrderedDict[str, MedicalImage] = OrderedDict()
+        self.tasks: dict[str, LoadTask] = {}
+        self.errors: dict[str, str] = {}
+        self.current_path: str | None = None
+        self.error_box: QMessageBox | None = None
+        self.pool = QThreadPool.globalInstance()
+
+        self.view = ImageView()
+        self.frame_slider = QSlider(Qt.Orientation.Horizontal)
+        self.frame_label = QLabel()
+        frame_bar = QWidget()
+        fl = QHBoxLayout(frame_bar)
+        fl.setContentsMargins(6, 0, 6, 2)
+        fl.addWidget(QLabel("Frame"))
+        fl.addWidget(self.frame_slider, 1)
+        fl.addWidget(self.frame_label)
+        self.frame_bar = frame_bar
+        frame_bar.hide()
+        central = QWidget()
+        cl = QVBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(0)
+        cl.addWidget(self.view, 1)
+        cl.addWidget(frame_bar)
+        self.setCentralWidget(central)
+
+        self.study_list = StudyList()
+        self.metadata = MetadataPanel()
+        self._add_dock("Study", self.study_list, Qt.DockWidgetArea.LeftDockWidgetArea, 300)
+        self._add_dock("Metadata", self.metadata, Qt.DockWidgetArea.RightDockWidgetArea, 420)
+
+        self.cursor_label = QLabel()
+        self.window_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setFlat(True)
+        self.statusBar().addWidget(self.cursor_label, 1)
+        self.statusBar().addPermanentWidget(self.window_label)
+        self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.cancel_button)
+        self._set_busy(None)
+
+        self.preset_box = QComboBox()
+        self.preset_box.setMinimumContentsLength(22)
+        self._build_actions()
+
+        self.study_list.imageSelected.connect(self.show_path)
+        self.view.cursorInfo.connect(self.cursor_label.setText)
+        self.view.windowChanged.connect(self._on_window_changed)
+        self.view.frameChanged.connect(self._on_frame_changed)
+        self.frame_slider.valueChanged.connect(self.view.set_frame)
+        self.preset_box.activated.connect(self._on_preset)
+        self.cancel_button.clicked.connect(self.cancel_loading)
+
+    # --- construction ------------------------------------------------------------------------
+    def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, width: int) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.lower()}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
+
+    def _build_actions(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_action = QAction("&Open File…", self, shortcut=QKeySequence.StandardKey.Open)
+        self.open_action.triggered.connect(self._choose_files)
+        self.open_folder_action = QAction("Open &Folder…", self, shortcut="Ctrl+Shift+O")
+        self.open_folder_action.triggered.connect(self._choose_folder)
+        self.demo_action = QAction("Open &Demo Study", self)
+        self.demo_action.triggered.connect(self.open_demo)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        for a in (self.open_action, self.open_folder_action, self.demo_action):
+            file_menu.addAction(a)
+        file_menu.insertMenu(self.demo_action, self.recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+
+        view_menu = self.menuBar().addMenu("&View")
+        fit = QAction("&Fit to Window", self, shortcut="F")
+        fit.triggered.connect(lambda: self.view.set_zoom(None))
+        actual = QAction("&Actual Pixels (100%)", self, shortcut="1")
+        actual.triggered.connect(lambda: self.view.set_zoom(1.0))
+        reset = QAction("&Reset Window (from file)", self, shortcut="R")
+        reset.triggered.connect(self._reset_window)
+        for a in (fit, actual, reset):
+            view_menu.addAction(a)
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("toolbar_main")
+        tb.addAction(self.open_action)
+        tb.addAction(self.open_folder_action)
+        tb.addSeparator()
+        tb.addWidget(QLabel(" Window "))
+        tb.addWidget(self.preset_box)
+        tb.addAction(reset)
+        tb.addSeparator()
+        tb.addAction(fit)
+        tb.addAction(actual)
+
+    # --- opening -------------------------------------------------------------------------------
+    def open_paths(self, paths: list[str | Path]) -> list[str]:
+        """Add files (and the images inside folders) to the study list and show the first."""
+        added: list[str] = []
+        for raw in paths:
+            p = Path(raw).expanduser()
+            files = find_images(p) if p.is_dir() else [p]
+            if p.is_dir() and not files:
+                self._show_error(f"{p}: the folder contains no DICOM files or photos")
+            for f in files:
+                self.study_list.add_path(f)
+                added.append(str(f))
+            add_recent_path(str(p))
+        if added:
+            self.study_list.select_path(added[0])
+        return added
+
+    def open_demo(self) -> list[str]:
+        from ..demo import demo_files
+
+        return self.open_paths(demo_files())
+
+    def _choose_files(self) -> None:
+        names, _ = QFileDialog.getOpenFileNames(
+            self, "Open images", "",
+            "Images (*.dcm *.dicom *.ima *.jpg *.jpeg *.png *.tif *.tiff *.bmp);;All files (*)")
+        if names:
+            self.open_paths(names)
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open folder")
+        if folder:
+            self.open_paths([folder])
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        paths = recent_paths()
+        if not paths:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        for p in paths:
+            self.recent_menu.addAction(p, lambda p=p: self.open_paths([p]))
+
+    # drag and drop of files and folders
+    def dragEnterEvent(self, e) -> None:  # noqa: N802
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e) -> None:  # noqa: N802
+        paths = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.open_paths(paths)
+            e.acceptProposedAction()
+
+    # --- loading -------------------------------------------------------------------------------
+    def show_path(self, path: str) -> None:
+        self.current_path = path
+        if path in self.images:
+            self.images.move_to_end(path)
+            self._display(path, self.images[path])
+        elif path in self.errors:
+            self._show_error(self.errors[path])
+        elif path not in self.tasks:
+            self._start_load(path)
+
+    def _start_load(self, path: str) -> None:
+        task = LoadTask(Path(path))
+        task.signals.progress.connect(self._on_progress)
+        task.signals.loaded.connect(self._on_loaded)
+        task.signals.failed.connect(self._on_failed)
+        self.tasks[path] = task
+        self.study_list.mark_loading(path)
+        self._set_busy(-1.0, f"opening {Path(path).name}")
+        self.pool.start(task)
+
+    def cancel_loading(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+
+    def _on_progress(self, path: str, fraction: float, message: str) -> None:
+        if path == self.current_path:
+            self._set_busy(fraction, message)
+
+    def _on_loaded(self, path: str, image: MedicalImage) -> None:
+        self.tasks.pop(path, None)
+        self.images[path] = image
+        self._evict()
+        self.study_list.mark_loaded(path, image)
+        if path == self.current_path:
+            self._display(path, image)
+        if not self.tasks:
+            self._set_busy(None)
+
+    def _on_failed(self, path: str, message: str, cancelled: bool) -> None:
+        self.tasks.pop(path, None)
+        if not self.tasks:
+            self._set_busy(None)
+        if cancelled:
+            self.statusBar().showMessage(f"Cancelled: {Path(path).name}", 5000)
+            return
+        self.errors[path] = message
+        self.study_list.mark_failed(path, message)
+        if path == self.current_path:
+            self._show_error(message)
+
+    def _evict(self) -> None:
+        total = sum(im.pixels.nbytes for im in self.images.values())
+        while total > CACHE_BYTES and len(self.images) > 1:
+            _, old = self.images.popitem(last=False)
+            total -= old.pixels.nbytes
+
+    def _set_busy(self, fraction: float | None, message: str = "") -> None:
+        if fraction is None:
+            self.progress.hide()
+            self.cancel_button.hide()
+            return
+        self.progress.show()
+        self.cancel_button.show()
+        if fraction < 0:
+            self.progress.setRange(0, 0)  # indeterminate
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(fraction * 1000))
+        self.progress.setFormat(message)
+        self.progress.setToolTip(message)
+
+    def _show_error(self, message: str) -> None:
+        """A non-blocking dialog: the window stays usable and tests can inspect it."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Cannot open image", message,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _=0: setattr(self, "error_box", None))
+        self.error_box = box
+        box.open()
+        self.statusBar().showMessage(message, 10000)
+
+    # --- display -------------------------------------------------------------------------------
+    def _display(self, path: str, image: MedicalImage) -> None:
+        self.setWindowTitle(f"{Path(path).name} — workbench {__version__}")
+        self.view.set_image(image)
+        self.metadata.show_metadata(image.metadata)
+        self._fill_presets(image)
+        multi = image.n_frames > 1
+        self.frame_bar.setVisible(multi)
+        self.frame_slider.blockSignals(True)
+        self.frame_slider.setRange(0, image.n_frames - 1)
+        self.frame_slider.setValue(0)
+        self.frame_slider.blockSignals(False)
+        self._on_frame_changed(0)
+
+    def _fill_presets(self, image: MedicalImage) -> None:
+        box = self.preset_box
+        box.clear()
+        file_windows = image.windows(self.view.frame)
+        if not file_windows and not image.has_voi_lut:
+            w = image.default_window(self.view.frame)
+            box.addItem(f"Default: {w.name} ({w.center:g}/{w.width:g})", ("window", w))
+        for w in file_windows:
+            box.addItem(f"From file: {w.name} ({w.center:g}/{w.width:g})", ("window", w))
+        if image.has_voi_lut:
+            box.addItem("From file: VOI LUT", ("voi", None))
+        lo, hi = image.value_range()
+        box.addItem("Full data range", ("window", Window((lo + hi) / 2, max(hi - lo, 1), "data")))
+        if not image.is_color:
+            for w in PRESETS_CT:
+                box.addItem(f"CT {w.name} ({w.width:g}/{w.center:g})", ("window", w))
+        box.addItem("Custom", ("custom", None))
+        box.setCurrentIndex(0)
+
+    def _on_preset(self, index: int) -> None:
+        kind, window = self.preset_box.itemData(index) or (None, None)
+        if kind == "window":
+            self.view.set_window(window)
+        elif kind == "voi":
+            self.view.set_window(self.view.window or Window(0, 1), voi_lut=True)
+
+    def _reset_window(self) -> None:
+        if self.view.image is not None:
+            self.view.set_window(self.view.image.default_window(self.view.frame))
+            self.preset_box.setCurrentIndex(0)
+
+    def _on_window_changed(self, w: Window) -> None:
+        self.window_label.setText(f"C {w.center:.6g} / W {w.width:.6g}")
+        if w.name == "custom" and self.preset_box.count():
+            self.preset_box.setCurrentIndex(self.preset_box.count() - 1)
+
+    def _on_frame_changed(self, index: int) -> None:
+        image = self.view.image
+        if image is None:
+            return
+        self.frame_label.setText(f"{index + 1} / {image.n_frames}")
+        if self.frame_slider.value() != index:
+            self.frame_slider.blockSignals(True)
+            self.frame_slider.setValue(index)
+            self.frame_slider.blockSignals(False)
+
+    def current_rendering(self):
+        """Full-resolution RGB rendering of what is shown (for export and tests)."""
+        v = self.view
+        if v.image is None:
+            return None
+        return render(v.image, v.frame, v.window, use_voi_lut=v.use_voi_lut)
+
+    def closeEvent(self, e) -> None:  # noqa: N802
+        self.cancel_loading()
+        self.pool.waitForDone(5000)
+        super().closeEvent(e)

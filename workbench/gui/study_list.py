@@ -1,0 +1,81 @@
+"""The study list: every opened file, its state (queued, loading, loaded, failed), and
+what it is once decoded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
+
+from ..imaging import MedicalImage
+
+PATH_ROLE = Qt.ItemDataRole.UserRole
+
+
+class StudyList(QTreeWidget):
+    imageSelected = Signal(str)  # path
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setColumnCount(4)
+        self.setHeaderLabels(["File", "Modality", "Size", "Frames"])
+        self.setRootIsDecorated(False)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setUniformRowHeights(True)
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2, 3):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self._items: dict[str, QTreeWidgetItem] = {}
+        self.currentItemChanged.connect(self._on_current)
+
+    def add_path(self, path: Path) -> QTreeWidgetItem:
+        key = str(path)
+        if key in self._items:
+            return self._items[key]
+        item = QTreeWidgetItem(self, [path.name, "", "", ""])
+        item.setData(0, PATH_ROLE, key)
+        item.setToolTip(0, key)
+        self._items[key] = item
+        return item
+
+    def item_for(self, path: str) -> QTreeWidgetItem | None:
+        return self._items.get(str(path))
+
+    def paths(self) -> list[str]:
+        return [self.topLevelItem(i).data(0, PATH_ROLE) for i in range(self.topLevelItemCount())]
+
+    def select_path(self, path: str) -> None:
+        item = self._items.get(str(path))
+        if item is not None:
+            self.setCurrentItem(item)
+
+    def mark_loaded(self, path: str, image: MedicalImage) -> None:
+        item = self._items.get(path)
+        if item is None:
+            return
+        item.setText(1, image.modality)
+        item.setText(2, f"{image.columns}×{image.rows}")
+        item.setText(3, str(image.n_frames))
+        item.setForeground(0, QBrush())
+        item.setToolTip(0, f"{path}\n{image.transfer_syntax_name} · {image.photometric}")
+
+    def mark_failed(self, path: str, message: str) -> None:
+        item = self._items.get(path)
+        if item is None:
+            return
+        item.setText(1, "error")
+        item.setForeground(0, QBrush(QColor(220, 70, 70)))
+        item.setToolTip(0, message)
+
+    def mark_loading(self, path: str) -> None:
+        item = self._items.get(path)
+        if item is not None and not item.text(1):
+            item.setText(1, "…")
+
+    def _on_current(self, current: QTreeWidgetItem | None, _previous) -> None:
+        if current is not None:
+            self.imageSelected.emit(current.data(0, PATH_ROLE))
