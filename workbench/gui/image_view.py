@@ -10,20 +10,24 @@ mammograms; zoomed in, pixels are drawn as crisp squares.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ..imaging import MedicalImage, Window
-from ..imaging.display import display_to_stored, oriented_shape, render
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MIN_ZOOM, MAX_ZOOM = 0.02, 64.0
 
 
 def numpy_to_qimage(array: np.ndarray) -> QImage:
     """Wrap a uint8 (h, w) or (h, w, 3) array as a QImage that owns a copy of the data."""
+    import numpy as np
+
     array = np.ascontiguousarray(array)
     h, w = array.shape[:2]
     if array.ndim == 2:
@@ -68,6 +72,8 @@ class ImageView(QWidget):
         if image is not None:
             self.frame = max(0, min(frame, image.n_frames - 1))
             self.window = image.default_window(self.frame)
+            # The file's VOI LUT is its preferred display when it gives no window.
+            self.use_voi_lut = image.has_voi_lut and not image.windows(self.frame)
             h, w = self.display_shape()
             self._center = QPointF(w / 2, h / 2)
             self.windowChanged.emit(self.window)
@@ -94,6 +100,8 @@ class ImageView(QWidget):
     def display_shape(self) -> tuple[int, int]:
         if self.image is None:
             return (0, 0)
+        from ..imaging.display import oriented_shape
+
         return oriented_shape(self.image.rows, self.image.columns, self.image.orientation)
 
     @property
@@ -148,6 +156,8 @@ class ImageView(QWidget):
         if self.image is None:
             self._qimage = None
             return
+        from ..imaging.display import render
+
         step = self._step()
         w = self.window
         key = (id(self.image), self.frame, w, self.use_voi_lut, step)
@@ -251,12 +261,14 @@ class ImageView(QWidget):
         h, w = self.display_shape()
         if not (0 <= dr < h and 0 <= dc < w):
             return ""
+        from ..imaging.display import display_to_stored
+
         r, c = display_to_stored(dr, dc, img.rows, img.columns, img.orientation)
         value = img.stored_value(self.frame, r, c)
         text = f"x {c}  y {r}   stored {value}"
         vt = img.value_transform(self.frame)
         if not isinstance(value, list) and (not vt.is_identity or vt.unit):
-            out = value * vt.slope + vt.intercept
+            out = float(vt.apply(value))
             text += f"   {out:.6g} {vt.unit}".rstrip()
         return text
 

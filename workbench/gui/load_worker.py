@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QRunnable, Signal
 
-from ..imaging import ImageLoadError, load_image
+from ..imaging.errors import ImageLoadError
 
 
 class LoadSignals(QObject):
@@ -34,6 +34,8 @@ class LoadTask(QRunnable):
         return self._cancel.is_set()
 
     def run(self) -> None:
+        from ..imaging.loader import load_image  # numpy & co load off the GUI thread
+
         key = str(self.path)
         try:
             self.signals.progress.emit(key, -1.0, f"opening {self.path.name}")

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..imaging import MedicalImage, Window, find_images
-from ..imaging.display import PRESETS_CT, render
+from ..imaging import MedicalImage, Window
+from ..imaging.presets import PRESETS_CT
 from .image_view import ImageView
 from .load_worker import LoadTask
 from .metadata_panel import MetadataPanel
@@ -151,6 +151,8 @@ class MainWindow(QMainWindow):
     # --- opening -------------------------------------------------------------------------------
     def open_paths(self, paths: list[str | Path]) -> list[str]:
         """Add files (and the images inside folders) to the study list and show the first."""
+        from ..imaging import find_images
+
         added: list[str] = []
         for raw in paths:
             p = Path(raw).expanduser()
@@ -345,6 +347,8 @@ class MainWindow(QMainWindow):
 
     def current_rendering(self):
         """Full-resolution RGB rendering of what is shown (for export and tests)."""
+        from ..imaging.display import render
+
         v = self.view
         if v.image is None:
             return None

@@ -10,8 +10,17 @@ from .errors import (
     TruncatedFileError,
     UnsupportedEncodingError,
 )
-from .loader import find_images, load_image
 from .medical_image import MedicalImage, ValueTransform, Window
+
+
+def __getattr__(name: str):
+    # The readers pull in numpy; load them on first use so that importing the package
+    # (e.g. for Window or the error types) stays cheap for the GUI's first paint.
+    if name in ("load_image", "find_images"):
+        from . import loader
+
+        return getattr(loader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "CorruptImageError",

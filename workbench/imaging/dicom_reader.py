@@ -144,7 +144,7 @@ def read_dicom(
         pixel_representation=int(ds.get("PixelRepresentation", 0) or 0),
         value_transforms=_value_transforms(ds, frames),
         file_windows=_file_windows(ds, frames),
-        has_voi_lut="VOILUTSequence" in ds,
+        voi_lut=_lut(ds, "VOILUTSequence"),
     )
 
 
@@ -291,8 +291,35 @@ def _value_transform_from(item: Any, modality: str) -> ValueTransform:
     return ValueTransform(slope=slope, intercept=intercept, unit=unit)
 
 
+def _lut(ds: Any, sequence: str) -> ValueTransform | None:
+    """The first item of a Modality or VOI LUT Sequence (PS3.3 C.11.1 / C.11.2) as a
+    lookup transform; None when absent or unreadable."""
+    seq = ds.get(sequence)
+    if not seq:
+        return None
+    item = seq[0]
+    try:
+        n, first, bits = (int(v) for v in item.LUTDescriptor)
+        raw = item.LUTData
+        if isinstance(raw, bytes):  # OW data pydicom leaves as bytes
+            raw = np.frombuffer(raw, dtype="<u2" if bits > 8 else np.uint8)
+        data = np.asarray(raw, dtype=np.float64).ravel()[: n or 65536]
+    except Exception:
+        return None
+    if data.size == 0:
+        return None
+    unit = str(item.get("ModalityLUTType", "") or "")
+    return ValueTransform(unit="" if unit == "US" else unit, lut_first=first, lut=data)
+
+
+def _modality_lut(ds: Any) -> ValueTransform | None:
+    return _lut(ds, "ModalityLUTSequence")
+
+
 def _value_transforms(ds: Any, frames: int) -> tuple[ValueTransform, ...]:
     modality = str(ds.get("Modality", ""))
+    if "RescaleSlope" not in ds and (lut := _modality_lut(ds)) is not None:
+        return (lut,)
     if "RescaleSlope" in ds or "RescaleIntercept" in ds:
         return (_value_transform_from(ds, modality),)
     seq = "PixelValueTransformationSequence"

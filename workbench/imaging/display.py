@@ -17,13 +17,7 @@ from typing import Any
 import numpy as np
 
 from .medical_image import MedicalImage, Window
-
-PRESETS_CT: tuple[Window, ...] = (
-    Window(40, 400, "soft tissue"),
-    Window(-600, 1500, "lung"),
-    Window(480, 2500, "bone"),
-    Window(40, 80, "brain"),
-)
+from .presets import PRESETS_CT  # noqa: F401  (re-exported for callers of the pipeline)
 
 
 def apply_window(values: np.ndarray, window: Window) -> np.ndarray:
@@ -62,21 +56,16 @@ def _as_codes(frame: np.ndarray) -> np.ndarray:
 
 
 def _voi_lut_values(image: MedicalImage, values: np.ndarray) -> np.ndarray:
-    """Apply the file's first VOI LUT (PS3.3 C.11.2.1.1), scaled to 0..255."""
-    item = image.metadata.VOILUTSequence[0]
-    n, first, _bits = (int(v) for v in item.LUTDescriptor)
-    n = n or 65536
-    data = np.asarray(item.LUTData, dtype=np.float64).ravel()[:n]
-    idx = np.clip(np.rint(values).astype(np.int64) - first, 0, len(data) - 1)
-    out = data[idx]
-    top = max(float(data.max()), 1.0)
+    """Apply the file's VOI LUT (PS3.3 C.11.2.1.1), scaled from its output range to 0..255."""
+    lut = image.voi_lut
+    out = lut.apply(values)
+    top = max(float(lut.lut.max()), 1.0)
     return np.rint(out / top * 255.0).astype(np.uint8)
 
 
 def _gray_map(image: MedicalImage, values_in: np.ndarray, frame: int, window: Window | None,
               use_voi_lut: bool) -> np.ndarray:
-    vt = image.value_transform(frame)
-    values = values_in.astype(np.float64) * vt.slope + vt.intercept
+    values = image.value_transform(frame).apply(values_in)
     if use_voi_lut and image.has_voi_lut:
         out = _voi_lut_values(image, values)
     else:

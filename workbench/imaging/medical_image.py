@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is not imported at start-up: the GUI's first paint does not need it
+    import numpy as np
 
 ImageKind = Literal["dicom", "photo"]
 
@@ -37,15 +38,39 @@ class Window:
 
 @dataclass(frozen=True)
 class ValueTransform:
-    """The modality transform: output value = stored value * slope + intercept."""
+    """The modality transform (PS3.3 C.11.1): stored value * slope + intercept, or the
+    file's Modality LUT when it has one instead of a rescale."""
 
     slope: float = 1.0
     intercept: float = 0.0
-    unit: str = ""  # "HU" for CT, else the Rescale Type when the file gives one
+    unit: str = ""  # "HU" for CT, else the Rescale Type / Modality LUT Type when given
+    lut_first: int = 0  # first stored value mapped by the LUT
+    lut: Any = field(default=None, compare=False, repr=False)  # 1-D numpy array or None
 
     @property
     def is_identity(self) -> bool:
-        return self.slope == 1.0 and self.intercept == 0.0
+        return self.lut is None and self.slope == 1.0 and self.intercept == 0.0
+
+    def apply(self, values: Any) -> np.ndarray:
+        """Output values (float64, or the LUT's entries) for stored values."""
+        import numpy as np
+
+        if self.lut is not None:
+            idx = np.clip(np.asarray(values).astype(np.int64) - self.lut_first, 0,
+                          len(self.lut) - 1)
+            return self.lut[idx]
+        return np.asarray(values, dtype=np.float64) * self.slope + self.intercept
+
+    def output_range(self, lo: float, hi: float) -> tuple[float, float]:
+        """(min, max) of the output over stored values lo..hi."""
+        if self.lut is not None:
+            n = len(self.lut)
+            a = min(max(int(lo) - self.lut_first, 0), n - 1)
+            b = min(max(int(hi) - self.lut_first, 0), n - 1)
+            part = self.lut[a: b + 1]
+            return float(part.min()), float(part.max())
+        x, y = lo * self.slope + self.intercept, hi * self.slope + self.intercept
+        return min(x, y), max(x, y)
 
 
 @dataclass(eq=False)
@@ -68,7 +93,7 @@ class MedicalImage:
     pixel_representation: int = 0  # 0 unsigned, 1 signed
     value_transforms: tuple[ValueTransform, ...] = (ValueTransform(),)  # one, or one per frame
     file_windows: tuple[tuple[Window, ...], ...] = ((),)  # one tuple, or one per frame
-    has_voi_lut: bool = False
+    voi_lut: ValueTransform | None = None  # the file's VOI LUT (its lut/lut_first), if any
     orientation: int = 1  # EXIF orientation 1..8, applied for display only
     load_notes: tuple[str, ...] = ()  # what the reader had to infer or work around
     _value_range: tuple[float, float] | None = field(default=None, repr=False)
@@ -91,6 +116,10 @@ class MedicalImage:
     @property
     def columns(self) -> int:
         return int(self.frame(0).shape[1])
+
+    @property
+    def has_voi_lut(self) -> bool:
+        return self.voi_lut is not None
 
     @property
     def is_color(self) -> bool:
@@ -125,11 +154,8 @@ class MedicalImage:
         if self._value_range is None:
             lo = hi = None
             for i in range(self.n_frames):
-                vt = self.value_transform(i)
                 f = self.frame(i)
-                a = float(f.min()) * vt.slope + vt.intercept
-                b = float(f.max()) * vt.slope + vt.intercept
-                a, b = min(a, b), max(a, b)
+                a, b = self.value_transform(i).output_range(float(f.min()), float(f.max()))
                 lo = a if lo is None else min(lo, a)
                 hi = b if hi is None else max(hi, b)
             self._value_range = (float(lo), float(hi))
@@ -151,7 +177,7 @@ class MedicalImage:
     def stored_value(self, frame: int, row: int, col: int) -> np.ndarray | int | float:
         """The stored value(s) at one pixel: a scalar, or one value per sample."""
         v = self.frame(frame)[row, col]
-        return v.tolist() if isinstance(v, np.ndarray) else v.item()
+        return v.tolist() if getattr(v, "ndim", 0) else v.item()
 
     def describe(self) -> dict[str, Any]:
         """A plain summary for the CLI and the GUI's status line."""

@@ -44,10 +44,8 @@ def read_photo(path: Path, *, max_bytes: int | None = None) -> MedicalImage:
     if fmt is None:
         raise NotAnImageError(path, "not a JPEG, PNG, TIFF or BMP image")
     _check_complete(path, fmt, data)
-    header = _read_header(path, fmt)
-    width, height, bands = header["width"], header["height"], header["bands"]
-    check_decoded_size(path, width * height * max(bands, 1) * header["bytes_per_sample"],
-                       max_bytes, f"{width}x{height}")
+    header = _read_header(path, fmt, max_bytes)
+    width, height = header["width"], header["height"]
 
     import cv2
 
@@ -106,7 +104,9 @@ def _check_complete(path: Path, fmt: str, data: bytes) -> None:
             )
 
 
-def _read_header(path: Path, fmt: str) -> dict[str, Any]:
+def _read_header(path: Path, fmt: str, max_bytes: int | None) -> dict[str, Any]:
+    """Size, mode and EXIF from the header, refusing oversized images before any pixel
+    is decoded."""
     from PIL import ExifTags, Image
 
     old_limit = Image.MAX_IMAGE_PIXELS
@@ -116,9 +116,11 @@ def _read_header(path: Path, fmt: str) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             with Image.open(path) as im:
                 width, height = im.size
-                bands = len(im.getbands())
                 mode = im.mode
-                exif = im.getexif()
+                bytes_per_sample = 2 if mode.startswith("I;16") or mode in ("I", "F") else 1
+                check_decoded_size(path, width * height * len(im.getbands()) * bytes_per_sample,
+                                   max_bytes, f"{width}x{height}")
+                exif = _exif_without_decoding(im)
                 info = dict(im.info)
     except ImageLoadError:
         raise
@@ -126,7 +128,6 @@ def _read_header(path: Path, fmt: str) -> dict[str, Any]:
         raise CorruptImageError(path, f"unreadable {fmt} header: {exc}") from None
     finally:
         Image.MAX_IMAGE_PIXELS = old_limit
-    bytes_per_sample = 2 if mode.startswith("I;16") or mode in ("I", "F") else 1
     properties: dict[str, Any] = {"Mode": mode}
     if "dpi" in info:
         properties["DPI"] = tuple(round(float(v), 2) for v in info["dpi"])
@@ -142,8 +143,22 @@ def _read_header(path: Path, fmt: str) -> dict[str, Any]:
             except (TypeError, ValueError):
                 orientation = 1
     properties["Orientation (EXIF)"] = orientation
-    return {"width": width, "height": height, "bands": bands, "orientation": orientation,
-            "bytes_per_sample": bytes_per_sample, "properties": properties}
+    return {"width": width, "height": height, "orientation": orientation,
+            "properties": properties}
+
+
+def _exif_without_decoding(im: Any) -> Any:
+    """EXIF tags without decoding pixels: Pillow's PNG getexif() loads the whole image,
+    so for PNG the eXIf chunk is parsed from the header info instead."""
+    from PIL import Image
+
+    if im.format == "PNG":
+        exif = Image.Exif()
+        raw = im.info.get("exif")
+        if raw:
+            exif.load(raw)
+        return exif
+    return im.getexif()
 
 
 def _printable(value: Any) -> Any:

@@ -1,0 +1,112 @@
+"""Start-up and decode figures, each as a ratio to a named peer measured in the same run.
+
+1. Time from process start to a shown, painted main window: `workbench` vs a bare
+   PySide6 QMainWindow (goal: <= 2x). Each sample is a fresh interpreter, so imports
+   are paid in full, as a user pays them.
+2. Decode time of the 4688x2592 CBIS-DDSM mammogram (RLE, 16-bit): our load_image
+   vs pydicom's plain `dcmread(...).pixel_array`.
+3. Window/level rendering of that mammogram: full resolution and as the zoomed-out view
+   renders it.
+
+Run: python3 benchmarks/startup.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MAMMOGRAM = REPO.parent / "shared" / "data" / "dicom" / "mammography" / "sfm-malign-0" / "1-282.dcm"
+
+# Each child prints the wall-clock time at which its window has been shown and painted.
+BARE = """
+import time
+from PySide6.QtWidgets import QApplication, QMainWindow
+from PySide6.QtCore import QTimer
+app = QApplication([])
+w = QMainWindow(); w.resize(1400, 900); w.show()
+def done():
+    w.repaint(); print(time.time(), flush=True); app.quit()
+QTimer.singleShot(0, done)
+app.exec()
+"""
+WORKBENCH = """
+import time
+from workbench.gui.app import ensure_app
+from workbench.gui.main_window import MainWindow
+from PySide6.QtCore import QTimer
+app = ensure_app()
+w = MainWindow(); w.show()
+def done():
+    w.repaint(); print(time.time(), flush=True); app.quit()
+QTimer.singleShot(0, done)
+app.exec()
+"""
+
+
+def time_to_window(code: str) -> float:
+    env = dict(os.environ)
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    env.setdefault("WORKBENCH_HOME", str(REPO / ".bench_home"))
+    start = time.time()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True, timeout=120)
+    shown = float(out.stdout.strip().splitlines()[-1])
+    return shown - start
+
+
+def median_time(fn, runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+
+    bare = statistics.median(time_to_window(BARE) for _ in range(args.runs))
+    ours = statistics.median(time_to_window(WORKBENCH) for _ in range(args.runs))
+    print(f"start-up to shown window (median of {args.runs}, QPA "
+          f"{os.environ.get('QT_QPA_PLATFORM', 'offscreen')}):")
+    print(f"  bare PySide6 QMainWindow  {bare * 1000:8.0f} ms")
+    print(f"  workbench MainWindow      {ours * 1000:8.0f} ms")
+    print(f"  ratio workbench / bare    {ours / bare:8.2f}x   (goal <= 2x)")
+
+    if not MAMMOGRAM.is_file():
+        print(f"mammogram not found at {MAMMOGRAM}: decode figures skipped")
+        return
+    import pydicom
+
+    from workbench.imaging import load_image
+    from workbench.imaging.display import render
+
+    peer = median_time(lambda: pydicom.dcmread(MAMMOGRAM).pixel_array, args.runs)
+    image = load_image(MAMMOGRAM)
+    mine = median_time(lambda: load_image(MAMMOGRAM), args.runs)
+    print(f"decode {MAMMOGRAM.name} ({image.columns}x{image.rows}, {image.pixels.dtype}, "
+          f"{image.transfer_syntax_name}), median of {args.runs}:")
+    print(f"  pydicom dcmread().pixel_array {peer * 1000:8.0f} ms")
+    print(f"  workbench load_image          {mine * 1000:8.0f} ms")
+    print(f"  ratio workbench / pydicom     {mine / peer:8.2f}x")
+    full = median_time(lambda: render(image), args.runs)
+    gray = median_time(lambda: render(image, gray=True), args.runs)
+    view = median_time(lambda: render(image, gray=True, step=5), args.runs)
+    print("window/level render of the mammogram:")
+    print(f"  full-resolution RGB           {full * 1000:8.1f} ms")
+    print(f"  full-resolution grey (GUI)    {gray * 1000:8.1f} ms")
+    print(f"  fit-to-window view (step 5)   {view * 1000:8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
