@@ -41,14 +41,19 @@ class LoadCancelled(ImageLoadError):
     """The user cancelled a decode in progress."""
 
 
-def read_dicom_header(path: Path) -> Any:
-    """Read the dataset (pixel data bytes included, not decoded) or raise ImageLoadError."""
+# Exceptions that must never be turned into a load error.
+_NOT_OURS = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def read_dicom_header(path: Path) -> tuple[Any, list[str]]:
+    """Read the dataset (pixel data bytes included, not decoded) and the warnings pydicom
+    gave while parsing it, or raise ImageLoadError."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             try:
                 ds = pydicom.dcmread(path)
             except InvalidDicomError:
@@ -65,9 +70,20 @@ def read_dicom_header(path: Path) -> Any:
         raise FileUnreadableError(path, exc.strerror or str(exc)) from None
     except (EOFError, OSError) as exc:
         raise TruncatedFileError(path, f"the DICOM header ends early ({exc})") from None
-    except Exception as exc:  # pydicom raises many types for malformed headers
+    except _NOT_OURS:
+        raise
+    except BaseException as exc:  # pydicom raises many types for malformed headers
         raise CorruptImageError(path, f"unreadable DICOM header: {_one_line(exc)}") from None
-    return ds
+    return ds, _unique_messages(caught)
+
+
+def _unique_messages(caught: list) -> list[str]:
+    out: list[str] = []
+    for w in caught:
+        text = " ".join(str(w.message).split())
+        if text and text not in out:
+            out.append(text)
+    return out
 
 
 def _looks_like_dataset(ds: Any) -> bool:
@@ -102,10 +118,9 @@ def read_dicom(
     cancelled: CancelledFn | None = None,
 ) -> MedicalImage:
     """Decode a DICOM file. Raises :class:`ImageLoadError` (or a subclass) on any failure."""
-    ds = read_dicom_header(path)
+    ds, notes = read_dicom_header(path)
     if not any(k in ds for k in PIXEL_KEYWORDS):
-        sop = _sop_class_name(ds)
-        raise NoPixelDataError(path, f"no pixel data in this DICOM object ({sop})")
+        raise _missing_pixels_error(path, ds, notes)
 
     tsuid, ts_inferred = _transfer_syntax(ds)
     try:
@@ -122,30 +137,49 @@ def read_dicom(
     check_decoded_size(path, rows * cols * frames * spp * max(1, (bits_allocated + 7) // 8),
                        max_bytes, f"{cols}x{rows}x{frames} frames")
 
-    pixels, decoded_photometric = _decode(path, ds, tsuid, frames, progress, cancelled)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # kept as load notes, not shown as stray warnings
+        pixels, decoded_photometric = _decode(path, ds, tsuid, frames, progress, cancelled)
+        stored_photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+        pixels_spp = 1 if pixels.ndim == (3 if frames > 1 else 2) else int(pixels.shape[-1])
+        image = MedicalImage(
+            path=Path(path),
+            kind="dicom",
+            pixels=pixels,
+            n_frames=frames,
+            samples_per_pixel=pixels_spp,
+            photometric=decoded_photometric or stored_photometric,
+            stored_photometric=stored_photometric,
+            modality=str(ds.get("Modality", "OT") or "OT"),
+            metadata=ds,
+            transfer_syntax=str(tsuid),
+            transfer_syntax_name=tsuid.name
+            + (" (inferred: no Transfer Syntax UID)" if ts_inferred else ""),
+            bits_allocated=bits_allocated,
+            bits_stored=int(ds.get("BitsStored", bits_allocated) or bits_allocated),
+            pixel_representation=int(ds.get("PixelRepresentation", 0) or 0),
+            value_transforms=_value_transforms(ds, frames),
+            file_windows=_file_windows(ds, frames),
+            voi_lut=_lut(ds, "VOILUTSequence"),
+        )
+    notes += [m for m in _unique_messages(caught) if m not in notes]
+    if ts_inferred:
+        notes.insert(0, f"no Transfer Syntax UID in the file meta; read as {tsuid.name}")
+    image.load_notes = tuple(notes)
+    return image
 
-    stored_photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
-    pixels_spp = 1 if pixels.ndim == (3 if frames > 1 else 2) else int(pixels.shape[-1])
-    return MedicalImage(
-        path=Path(path),
-        kind="dicom",
-        pixels=pixels,
-        n_frames=frames,
-        samples_per_pixel=pixels_spp,
-        photometric=decoded_photometric or stored_photometric,
-        stored_photometric=stored_photometric,
-        modality=str(ds.get("Modality", "OT") or "OT"),
-        metadata=ds,
-        transfer_syntax=str(tsuid),
-        transfer_syntax_name=tsuid.name + (" (inferred: no Transfer Syntax UID)" if ts_inferred
-                                           else ""),
-        bits_allocated=bits_allocated,
-        bits_stored=int(ds.get("BitsStored", bits_allocated) or bits_allocated),
-        pixel_representation=int(ds.get("PixelRepresentation", 0) or 0),
-        value_transforms=_value_transforms(ds, frames),
-        file_windows=_file_windows(ds, frames),
-        voi_lut=_lut(ds, "VOILUTSequence"),
-    )
+
+def _missing_pixels_error(path: Path, ds: Any, notes: list[str]) -> ImageLoadError:
+    """No pixel data: a cut-short file, or an object that never had an image."""
+    sop = _sop_class_name(ds)
+    if any("end of file" in n.lower() for n in notes):
+        return TruncatedFileError(
+            path, f"the file ends before its pixel data is complete ({notes[0]})")
+    if "Image Storage" in sop:
+        return TruncatedFileError(
+            path, f"no pixel data although a {sop} object carries an image: the file is "
+            "probably cut short")
+    return NoPixelDataError(path, f"no pixel data in this DICOM object ({sop})")
 
 
 def _sop_class_name(ds: Any) -> str:
@@ -204,19 +238,17 @@ def _decode(
         ) from None
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if frames == 1:
-                if progress:
-                    progress(0.0, f"decoding {tsuid.name}")
-                arr, meta = decoder.as_array(ds, **DECODE_OPTIONS)
-            else:
-                arr, meta = _decode_frames(decoder, ds, frames, progress, cancelled)
-    except ImageLoadError:
+        if frames == 1:
+            if progress:
+                progress(0.0, f"decoding {tsuid.name}")
+            arr, meta = decoder.as_array(ds, **DECODE_OPTIONS)
+        else:
+            arr, meta = _decode_frames(decoder, ds, frames, progress, cancelled)
+    except (ImageLoadError, *_NOT_OURS):
         raise
     except MemoryError:
         raise ImageTooLargeError(path, "not enough memory to decode the pixel data") from None
-    except Exception as exc:
+    except BaseException as exc:  # Rust decoders panic with a BaseException (pyo3)
         raise _classify_decode_error(path, ds, tsuid, exc) from None
     if progress:
         progress(1.0, "decoded")
@@ -248,7 +280,8 @@ def _decode_frames(
     return out, meta
 
 
-def _classify_decode_error(path: Path, ds: Any, tsuid: Any, exc: Exception) -> ImageLoadError:
+def _classify_decode_error(path: Path, ds: Any, tsuid: Any,
+                           exc: BaseException) -> ImageLoadError:
     text = str(exc)
     lowered = text.lower()
     bits = int(ds.get("BitsStored", 8) or 8)

@@ -26,7 +26,8 @@ def apply_window(values: np.ndarray, window: Window) -> np.ndarray:
     c, w = float(window.center), float(window.width)
     function = window.function.upper()
     if function == "SIGMOID":
-        y = 255.0 / (1.0 + np.exp(-4.0 * (x - c) / max(w, 1e-12)))
+        with np.errstate(over="ignore"):  # exp overflow -> inf -> y = 0, as it should
+            y = 255.0 / (1.0 + np.exp(-4.0 * (x - c) / max(w, 1e-12)))
     elif function == "LINEAR_EXACT":
         w = max(w, 1e-12)
         y = np.clip((x - c) / w + 0.5, 0.0, 1.0) * 255.0
@@ -106,6 +107,10 @@ def render(
     array; ``image.pixels`` is only read.
     """
     src = image.frame(frame)
+    if oriented and image.orientation != 1:
+        # orient first (a view), so that a decimated rendering samples the same grid as
+        # the full one: render(step=s) == render()[::s, ::s]
+        src = orient(src, image.orientation)
     if step > 1:
         src = src[::step, ::step]
     if image.samples_per_pixel == 4:  # RGBA photos: the alpha channel is not displayed
@@ -125,8 +130,6 @@ def render(
         out = _gray_map(image, src, frame, window, use_voi_lut)
         if not image.is_color and not gray:
             out = np.repeat(out[..., None], 3, axis=-1)
-    if oriented and image.orientation != 1:
-        out = np.ascontiguousarray(orient(out, image.orientation))
     return out
 
 

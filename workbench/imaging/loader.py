@@ -43,7 +43,10 @@ def load_image(
         raise ImageTooLargeError(p, "not enough memory to load this image") from None
     except RecursionError:
         raise CorruptImageError(p, "the file's structure is nested too deeply") from None
-    except Exception as exc:  # the guarantee: no other exception type reaches the caller
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # the guarantee: no other exception type reaches the caller
+        # (BaseException too: decoders written in Rust panic with pyo3's PanicException)
         first = str(exc).strip().splitlines()
         detail = f"{type(exc).__name__}: {first[0]}" if first else type(exc).__name__
         raise CorruptImageError(p, f"unreadable image ({detail})") from None

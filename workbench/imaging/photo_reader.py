@@ -117,7 +117,7 @@ def _read_header(path: Path, fmt: str, max_bytes: int | None) -> dict[str, Any]:
             with Image.open(path) as im:
                 width, height = im.size
                 mode = im.mode
-                bytes_per_sample = 2 if mode.startswith("I;16") or mode in ("I", "F") else 1
+                bytes_per_sample = _bytes_per_sample(im, fmt, path)
                 check_decoded_size(path, width * height * len(im.getbands()) * bytes_per_sample,
                                    max_bytes, f"{width}x{height}")
                 exif = _exif_without_decoding(im)
@@ -145,6 +145,22 @@ def _read_header(path: Path, fmt: str, max_bytes: int | None) -> dict[str, Any]:
     properties["Orientation (EXIF)"] = orientation
     return {"width": width, "height": height, "orientation": orientation,
             "properties": properties}
+
+
+def _bytes_per_sample(im: Any, fmt: str, path: Path) -> int:
+    """Bytes per decoded sample as OpenCV will produce them. Pillow reports 16-bit RGB
+    PNG/TIFF as mode 'RGB', so the bit depth is read from the header itself."""
+    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
+        return 2 if im.mode.startswith("I;16") else 4
+    if fmt == "PNG":
+        with path.open("rb") as fh:
+            ihdr = fh.read(25)
+        return 2 if len(ihdr) == 25 and ihdr[24] == 16 else 1
+    if fmt == "TIFF":
+        bits = im.tag_v2.get(258, (8,))  # BitsPerSample
+        bits = max(bits) if isinstance(bits, tuple | list) else int(bits)
+        return max(1, (int(bits) + 7) // 8)
+    return 1
 
 
 def _exif_without_decoding(im: Any) -> Any:
