@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import pydicom_test_file
+from conftest import pydicom_test_file
+
 from workbench import __version__
 
 
@@ -75,3 +76,14 @@ def test_info_imports_neither_qt_nor_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_gui_without_a_display_says_so_instead_of_crashing():
+    import os
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    out = subprocess.run([sys.executable, "-m", "workbench", "--demo"], capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert out.returncode == 2
+    assert "no display" in out.stderr and "Traceback" not in out.stderr

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pydicom
+from conftest import pydicom_test_file
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from pydicom.sequence import Sequence
 
-from tests.conftest import pydicom_test_file
 from workbench.imaging import load_image
 from workbench.imaging.display import render
 

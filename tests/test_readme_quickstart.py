@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import REPO_ROOT
+from conftest import REPO_ROOT
 
 
 def test_ci_runs_the_readme_test_command():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -55,11 +56,23 @@ def cmd_info(argv: Sequence[str]) -> int:
     return 1 if failures else 0
 
 
+def _display_available() -> bool:
+    """Qt aborts the process when it finds no display; say so in words instead."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "info":
         return cmd_info(argv[1:])
     args = _gui_parser().parse_args(argv)
+    if not _display_available():
+        print("error: no display to open the workbench window on (DISPLAY and WAYLAND_DISPLAY "
+              "are unset); use 'workbench info FILE...' headless, or set "
+              "QT_QPA_PLATFORM=offscreen", file=sys.stderr)
+        return 2
     from .gui.app import run_gui  # Qt is imported only on this path
 
     return run_gui(args.paths, demo=args.demo)

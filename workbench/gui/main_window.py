@@ -73,7 +73,7 @@ class MainWindow(QMainWindow):
         self.study_list = StudyList()
         self.metadata = MetadataPanel()
         self._add_dock("Study", self.study_list, Qt.DockWidgetArea.LeftDockWidgetArea, 300)
-        self._add_dock("Metadata", self.metadata, Qt.DockWidgetArea.RightDockWidgetArea, 420)
+        self._add_dock("Metadata", self.metadata, Qt.DockWidgetArea.RightDockWidgetArea, 480)
 
         self.cursor_label = QLabel()
         self.window_label = QLabel()
@@ -298,6 +298,8 @@ class MainWindow(QMainWindow):
         self.frame_slider.setValue(0)
         self.frame_slider.blockSignals(False)
         self._on_frame_changed(0)
+        if image.load_notes:  # what the reader had to infer or work around, e.g. a missing UID
+            self.statusBar().showMessage("Note: " + "; ".join(image.load_notes), 15000)
 
     def _fill_presets(self, image: MedicalImage) -> None:
         box = self.preset_box

@@ -52,7 +52,7 @@ class MetadataPanel(QWidget):
         for col in range(3):
             self.tree.resizeColumnToContents(col)
         # Long attribute names must not push the values out of sight.
-        self.tree.setColumnWidth(1, min(self.tree.columnWidth(1), 230))
+        self.tree.setColumnWidth(1, min(self.tree.columnWidth(1), 210))
         if self.search.text():
             self.apply_filter(self.search.text())
 

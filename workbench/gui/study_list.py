@@ -61,7 +61,8 @@ class StudyList(QTreeWidget):
         item.setText(2, f"{image.columns}×{image.rows}")
         item.setText(3, str(image.n_frames))
         item.setForeground(0, QBrush())
-        item.setToolTip(0, f"{path}\n{image.transfer_syntax_name} · {image.photometric}")
+        notes = "".join(f"\nnote: {n}" for n in image.load_notes)
+        item.setToolTip(0, f"{path}\n{image.transfer_syntax_name} · {image.photometric}{notes}")
 
     def mark_failed(self, path: str, message: str) -> None:
         item = self._items.get(path)
