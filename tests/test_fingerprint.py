@@ -1,0 +1,160 @@
+"""The pixel, file and metadata fingerprints on real DICOM files and photos."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pydicom
+import pytest
+from conftest import pydicom_test_file
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    RLELossless,
+)
+
+from workbench.imaging import load_image
+from workbench.provenance.fingerprint import (
+    DICOM_IDENTITY_ATTRIBUTES,
+    compressed_frame_hashes,
+    file_sha256,
+    hamming_distance,
+    metadata_fingerprint,
+    perceptual_hash,
+    pixel_fingerprint,
+)
+
+EMRI = ["emri_small.dcm", "emri_small_RLE.dcm", "emri_small_big_endian.dcm",
+        "emri_small_jpeg_2k_lossless.dcm", "emri_small_jpeg_ls_lossless.dcm"]
+MR_SMALL = ["MR_small.dcm", "MR_small_RLE.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm",
+            "MR_small_expb.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm",
+            "MR_small_padded.dcm"]
+
+
+def test_emri_small_in_five_transfer_syntaxes_shares_one_fingerprint(shared_data):
+    folder = shared_data / "dicom" / "pydicom-data"
+    prints = {n: pixel_fingerprint(load_image(folder / n)) for n in EMRI}
+    assert len({p.sha256 for p in prints.values()}) == 1
+    assert len({p.frame_sha256 for p in prints.values()}) == 1
+    assert len(next(iter(prints.values())).frame_sha256) == 10
+    assert len({file_sha256(folder / n) for n in EMRI}) == 5  # the files differ
+
+
+def test_mr_small_family_shares_one_fingerprint():
+    shas = {n: pixel_fingerprint(load_image(pydicom_test_file(n))).sha256 for n in MR_SMALL}
+    assert len(set(shas.values())) == 1, shas
+
+
+def _reencode(src, dst, syntax):
+    ds = pydicom.dcmread(src)
+    if syntax in (RLELossless, JPEG2000Lossless):
+        ds.compress(syntax, generate_instance_uid=False)  # keep the identity: same image
+        ds.save_as(dst)
+    else:
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.save_as(dst, enforce_file_format=True)
+    return dst
+
+
+@pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian,
+                                    RLELossless, JPEG2000Lossless], ids=lambda s: s.name)
+def test_lossless_reencode_keeps_pixels_and_metadata_but_not_file_bytes(tmp_path, syntax):
+    src = pydicom_test_file("CT_small.dcm")
+    dst = _reencode(src, tmp_path / "ct.dcm", syntax)
+    a, b = load_image(src), load_image(dst)
+    assert b.transfer_syntax == syntax
+    assert pixel_fingerprint(a).sha256 == pixel_fingerprint(b).sha256
+    salt = b"0123456789abcdef"
+    assert metadata_fingerprint(a, salt) == metadata_fingerprint(b, salt)
+    assert file_sha256(src) != file_sha256(dst)
+
+
+def test_one_pixel_changed_by_one_breaks_the_fingerprint(tmp_path):
+    src = pydicom_test_file("CT_small.dcm")
+    ds = pydicom.dcmread(src)
+    arr = ds.pixel_array.copy()
+    arr[64, 70] += 1
+    ds.PixelData = arr.tobytes()
+    ds.save_as(tmp_path / "ct.dcm")
+    assert pixel_fingerprint(load_image(src)).sha256 != \
+        pixel_fingerprint(load_image(tmp_path / "ct.dcm")).sha256
+
+
+def test_frame_hashes_locate_the_changed_frame(shared_data, tmp_path):
+    src = shared_data / "dicom" / "pydicom-data" / "emri_small.dcm"
+    ds = pydicom.dcmread(src)
+    arr = ds.pixel_array.copy()
+    arr[6, 10, 10] ^= 1
+    ds.PixelData = arr.tobytes()
+    ds.save_as(tmp_path / "emri.dcm")
+    a = pixel_fingerprint(load_image(src))
+    b = pixel_fingerprint(load_image(tmp_path / "emri.dcm"))
+    assert [i for i in range(10) if a.frame_sha256[i] != b.frame_sha256[i]] == [6]
+
+
+def test_fingerprint_matches_the_documented_recipe():
+    """docs/fingerprint.md's hand recipe, written independently of our code."""
+    for name in ("CT_small.dcm", "MR_small_bigendian.dcm", "SC_rgb_rle_2frame.dcm"):
+        path = pydicom_test_file(name)
+        ds = pydicom.dcmread(path)
+        a = ds.pixel_array
+        image = load_image(path)
+        hdr = {"format": "workbench-pixels", "version": 1,
+               "dtype": a.dtype.newbyteorder("<").str, "shape": list(a.shape),
+               "frames": int(ds.get("NumberOfFrames", 1)),
+               "samples_per_pixel": int(ds.SamplesPerPixel),
+               "bits_allocated": int(ds.BitsAllocated), "bits_stored": int(ds.BitsStored),
+               "pixel_representation": int(ds.PixelRepresentation),
+               "photometric": image.photometric}
+        h = json.dumps(hdr, sort_keys=True, separators=(",", ":")).encode()
+        le = a.astype(a.dtype.newbyteorder("<"))
+        expected = hashlib.sha256(len(h).to_bytes(8, "big") + h + le.tobytes()).hexdigest()
+        assert pixel_fingerprint(image).sha256 == expected, name
+
+
+def test_ybr_is_fingerprinted_as_decoded_rgb():
+    fp = pixel_fingerprint(load_image(pydicom_test_file("SC_ybr_full_422_uncompressed.dcm")))
+    assert fp.header["photometric"] == "RGB"
+
+
+def test_metadata_hmacs_name_the_changed_attribute(tmp_path):
+    src = pydicom_test_file("CT_small.dcm")
+    ds = pydicom.dcmread(src)
+    ds.PatientID = ds.PatientID + "X"
+    ds.save_as(tmp_path / "ct.dcm")
+    salt = bytes(range(16))
+    a = metadata_fingerprint(load_image(src), salt)
+    b = metadata_fingerprint(load_image(tmp_path / "ct.dcm"), salt)
+    assert a["attributes"] == list(DICOM_IDENTITY_ATTRIBUTES)
+    assert a["sha256"] != b["sha256"]
+    changed = [k for k in a["attributes"] if a["attribute_hmacs"][k] != b["attribute_hmacs"][k]]
+    assert changed == ["PatientID"]
+    # no identifier in clear
+    assert str(ds.PatientID)[:-1] not in json.dumps(a)
+
+
+def test_lossy_dicom_records_its_compressed_frames(shared_data):
+    image = load_image(shared_data / "dicom" / "pydicom-data" / "color3d_jpeg_baseline.dcm")
+    hashes = compressed_frame_hashes(image)
+    assert hashes is not None and len(hashes) == 120 and len(set(hashes)) > 100
+    assert compressed_frame_hashes(load_image(pydicom_test_file("CT_small.dcm"))) is None
+
+
+def test_perceptual_hash_finds_a_recompressed_copy_and_separates_other_images(shared_data,
+                                                                              tmp_path):
+    import cv2
+
+    photos = sorted((shared_data / "dermoscopy" / "isic" / "images").glob("*.jpg"))[:6]
+    original = load_image(photos[0])
+    copy = tmp_path / "copy.jpg"
+    bgr = cv2.cvtColor(np.ascontiguousarray(original.pixels), cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(copy), cv2.resize(bgr, None, fx=0.5, fy=0.5),
+                [cv2.IMWRITE_JPEG_QUALITY, 70])
+    h0 = perceptual_hash(original)
+    assert len(h0) == 16
+    assert hamming_distance(h0, perceptual_hash(load_image(copy))) <= 6
+    others = [hamming_distance(h0, perceptual_hash(load_image(p))) for p in photos[1:]]
+    assert min(others) > 10

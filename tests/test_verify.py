@@ -1,0 +1,251 @@
+"""Sign and verify real images: every check is named, and tampering is caught at the
+right check while lossless re-encodings raise no alarm."""
+
+from __future__ import annotations
+
+import base64
+import random
+import shutil
+
+import pydicom
+import pytest
+from conftest import pydicom_test_file
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    RLELossless,
+)
+
+from workbench.provenance import keys
+from workbench.provenance.canonical_json import canonical_json
+from workbench.provenance.record import read_record, sidecar_path
+from workbench.provenance.signing import (
+    REFUSED,
+    SIGNED,
+    SKIPPED,
+    sign_image,
+    sign_paths,
+)
+from workbench.provenance.verify import verify_image
+
+PASSPHRASE = "test passphrase"
+
+
+@pytest.fixture
+def signer():
+    info = keys.generate_key(PASSPHRASE, label="test site")
+    return keys.load_private_key(info.fingerprint, PASSPHRASE)
+
+
+@pytest.fixture
+def signed_ct(tmp_path, signer):
+    path = tmp_path / "CT_small.dcm"
+    shutil.copy(pydicom_test_file("CT_small.dcm"), path)
+    sign_image(path, signer, ledger=None)
+    return path
+
+
+def statuses(result):
+    return {c.name: c.status for c in result.checks}
+
+
+def test_signed_image_verifies_intact(signed_ct):
+    r = verify_image(signed_ct, ledger=False)
+    assert r.verdict == "intact" and r.ok
+    assert statuses(r) == {"record": "pass", "signature": "pass", "signer": "pass",
+                           "pixels": "pass", "metadata": "pass", "file": "pass",
+                           "ledger": "skip"}
+    assert "sidecar CT_small.dcm.wbsig.json" in r.record_source
+    assert r.to_json()["checks"]["pixels"]["status"] == "pass"
+
+
+def test_original_is_not_modified_by_signing(tmp_path, signer):
+    src = pydicom_test_file("MR_small.dcm")
+    path = tmp_path / "MR_small.dcm"
+    shutil.copy(src, path)
+    before = path.read_bytes()
+    sign_image(path, signer)
+    assert path.read_bytes() == before
+    assert sidecar_path(path).is_file()
+
+
+def _reencode(src, dst, syntax):
+    ds = pydicom.dcmread(src)
+    if syntax in (RLELossless, JPEG2000Lossless):
+        ds.compress(syntax, generate_instance_uid=False)
+        ds.save_as(dst)
+    else:
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.save_as(dst, enforce_file_format=True)
+
+
+@pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian,
+                                    RLELossless, JPEG2000Lossless], ids=lambda s: s.name)
+def test_lossless_reencode_is_reported_as_reencoded_not_tampered(signed_ct, tmp_path, syntax):
+    out = tmp_path / "reencoded" / "CT_small.dcm"
+    out.parent.mkdir()
+    _reencode(signed_ct, out, syntax)
+    shutil.copy(sidecar_path(signed_ct), sidecar_path(out))
+    r = verify_image(out, ledger=False)
+    assert r.verdict == "re-encoded" and r.ok
+    assert r.summary == "re-encoded, pixels intact"
+    assert statuses(r)["pixels"] == "pass" and statuses(r)["metadata"] == "pass"
+    assert statuses(r)["file"] == "warn"
+
+
+def test_one_pixel_plus_one_is_named(signed_ct):
+    ds = pydicom.dcmread(signed_ct)
+    arr = ds.pixel_array.copy()
+    arr[10, 20] += 1
+    ds.PixelData = arr.tobytes()
+    ds.save_as(signed_ct)
+    r = verify_image(signed_ct, ledger=False)
+    assert r.verdict == "tampered" and not r.ok
+    assert statuses(r)["pixels"] == "fail" and statuses(r)["metadata"] == "pass"
+    assert statuses(r)["signature"] == "pass"
+    assert "pixels changed" in r.summary
+
+
+def test_listed_metadata_change_is_named(signed_ct):
+    ds = pydicom.dcmread(signed_ct)
+    ds.StudyInstanceUID = ds.StudyInstanceUID + "1"
+    ds.save_as(signed_ct)
+    r = verify_image(signed_ct, ledger=False)
+    assert r.verdict == "tampered"
+    assert statuses(r)["pixels"] == "pass"
+    assert r.check("metadata").message == "identifying attributes changed: StudyInstanceUID"
+
+
+def test_untrusted_signer(signed_ct, signer):
+    keys.untrust_key(keys.resolve_key().fingerprint)
+    r = verify_image(signed_ct, ledger=False)
+    assert r.verdict == "untrusted" and not r.ok
+    assert statuses(r)["signer"] == "fail" and statuses(r)["signature"] == "pass"
+
+
+def test_unsigned_file(tmp_path):
+    path = tmp_path / "x.dcm"
+    shutil.copy(pydicom_test_file("CT_small.dcm"), path)
+    r = verify_image(path, ledger=False)
+    assert r.verdict == "unsigned" and not r.ok
+
+
+def test_edited_record_fails_the_signature(signed_ct):
+    record = read_record(sidecar_path(signed_ct))
+    record["subject"]["file_name"] = "other.dcm"
+    sidecar_path(signed_ct).write_bytes(canonical_json(record))
+    r = verify_image(signed_ct, ledger=False)
+    assert r.verdict == "tampered" and statuses(r)["signature"] == "fail"
+
+
+def test_sign_paths_is_resumable_and_never_blesses_a_changed_file(tmp_path, signer):
+    folder = tmp_path / "archive"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("CT_small.dcm", "MR_small.dcm"):
+        shutil.copy(pydicom_test_file(name), folder / name)
+    shutil.copy(pydicom_test_file("JPEG2000.dcm"), folder / "sub" / "JPEG2000.dcm")
+    first = sign_paths([folder], signer)
+    assert first.count(SIGNED) == 3
+    again = sign_paths([folder], signer)
+    assert again.count(SKIPPED) == 3
+    ds = pydicom.dcmread(folder / "MR_small.dcm")
+    ds.PatientName = "Someone Else"
+    ds.save_as(folder / "MR_small.dcm")
+    third = sign_paths([folder], signer)
+    refused = [o for o in third.outcomes if o.status == REFUSED]
+    assert [o.path for o in refused] == [str(folder / "MR_small.dcm")]
+    assert "changed since it was signed" in refused[0].message
+
+
+# --- tamper property test: >= 1000 seeded random cases ------------------------------------
+def _pixel_offset(path):
+    data = path.read_bytes()
+    pixels = pydicom.dcmread(path).PixelData
+    offset = data.find(pixels)
+    assert offset > 0 and data.count(pixels) == 1
+    return data, offset, len(pixels)
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR:UserWarning")  # flipped values, on purpose
+def test_tampering_is_caught_at_the_right_check(signed_ct, tmp_path):
+    rng = random.Random(20261122)
+    original = signed_ct.read_bytes()
+    side = sidecar_path(signed_ct)
+    side_bytes = side.read_bytes()
+    data, offset, length = _pixel_offset(signed_ct)
+    cases = 0
+
+    # 1. any single bit of the pixel data -> pixels fail, signature and metadata pass
+    for _ in range(400):
+        buf = bytearray(original)
+        buf[offset + rng.randrange(length)] ^= 1 << rng.randrange(8)
+        signed_ct.write_bytes(bytes(buf))
+        s = statuses(verify_image(signed_ct, ledger=False))
+        assert (s["pixels"], s["signature"], s["metadata"]) == ("fail", "pass", "pass")
+        cases += 1
+    signed_ct.write_bytes(original)
+
+    # 2. any single bit of the record JSON -> the record or its signature fails
+    for _ in range(250):
+        buf = bytearray(side_bytes)
+        buf[rng.randrange(len(buf) - 1)] ^= 1 << rng.randrange(8)  # not the final newline
+        side.write_bytes(bytes(buf))
+        r = verify_image(signed_ct, ledger=False)
+        s = statuses(r)
+        assert not r.ok and (s.get("record") == "fail" or s.get("signature") == "fail"), r
+        cases += 1
+
+    # 3. any single bit of the signature -> the signature fails
+    record = read_record_bytes(side_bytes)
+    sig = bytearray(base64.b64decode(record["signature"]))
+    for _ in range(250):
+        bad = bytearray(sig)
+        bad[rng.randrange(len(bad))] ^= 1 << rng.randrange(8)
+        side.write_bytes(canonical_json({**record, "signature": base64.b64encode(bad).decode()}))
+        s = statuses(verify_image(signed_ct, ledger=False))
+        assert s["signature"] == "fail" and s["pixels"] == "pass"
+        cases += 1
+    side.write_bytes(side_bytes)
+
+    # 4. any single bit of a listed metadata value -> metadata fails, naming it
+    ds0 = pydicom.dcmread(signed_ct)
+    listed = [kw for kw in ("PatientID", "SOPInstanceUID", "StudyInstanceUID",
+                            "SeriesInstanceUID", "Manufacturer", "Modality", "ContentDate",
+                            "BodyPartExamined") if kw in ds0 and str(ds0.get(kw))]
+    assert len(listed) >= 5
+    done = 0
+    while done < 150:
+        kw = rng.choice(listed)
+        value = str(ds0.get(kw))
+        i = rng.randrange(len(value))
+        flipped = chr(ord(value[i]) ^ (1 << rng.randrange(7)))
+        if not (flipped.isprintable() and flipped not in " \\" and flipped.isascii()):
+            continue  # keep the value a valid, distinct DICOM string
+        ds = pydicom.dcmread(signed_ct)
+        setattr(ds, kw, value[:i] + flipped + value[i + 1:])
+        out = tmp_path / "meta.dcm"
+        ds.save_as(out)
+        shutil.copy(side, sidecar_path(out))
+        r = verify_image(out, ledger=False)
+        s = statuses(r)
+        assert s["metadata"] == "fail" and s["pixels"] == "pass", (kw, r)
+        assert kw in r.check("metadata").message
+        done += 1
+        cases += 1
+
+    # 5. zero false alarms over the lossless re-encodings
+    for syntax in (ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian, RLELossless,
+                   JPEG2000Lossless):
+        out = tmp_path / f"re_{syntax.name[:8]}.dcm".replace(" ", "_")
+        _reencode(signed_ct, out, syntax)
+        shutil.copy(side, sidecar_path(out))
+        assert verify_image(out, ledger=False).ok
+        cases += 1
+    assert cases >= 1000
+
+
+def read_record_bytes(data: bytes) -> dict:
+    from workbench.provenance.canonical_json import parse_json
+
+    return parse_json(data)

@@ -1,0 +1,1 @@
+"""Provenance (Qt-free): fingerprints, keys, signed capture records, the ledger, verification."""

@@ -1,0 +1,227 @@
+"""Fingerprints of an image: decoded pixels, file bytes, identifying metadata, compressed
+frames (lossy syntaxes) and a perceptual hash for lookup. Specified in docs/fingerprint.md.
+
+The pixel fingerprint is over the *decoded stored values*, so a lossless re-encoding
+(another transfer syntax, RLE, JPEG-LS or J2K lossless, deflate, big endian) keeps it,
+while any change to any pixel breaks it. It depends on the decoder options, which are
+pinned in ``workbench.imaging.dicom_reader.DECODE_OPTIONS`` (YBR is converted to RGB,
+as pydicom 3 does by default) and recorded through the photometric interpretation "as
+decoded" in the header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..imaging.medical_image import MedicalImage
+from .canonical_json import canonical_json
+
+PIXEL_ALGORITHM = "workbench-pixels-v1"
+PERCEPTUAL_ALGORITHM = "phash-64-v1"
+METADATA_ALGORITHM = "workbench-metadata-v1"
+
+# Identifying attributes hashed into the metadata fingerprint (the list is also stored in
+# every record, so a later version can change it without breaking old records).
+DICOM_IDENTITY_ATTRIBUTES: tuple[str, ...] = (
+    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "PatientID",
+    "Modality", "Manufacturer", "ManufacturerModelName", "DeviceSerialNumber",
+    "AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime", "ContentDate", "ContentTime",
+    "Rows", "Columns", "PixelSpacing", "ImagerPixelSpacing", "RescaleSlope", "RescaleIntercept",
+    "PhotometricInterpretation", "Laterality", "ImageLaterality", "BodyPartExamined",
+)
+# For photos: EXIF tags (Pillow's names) and the decoded size.
+PHOTO_IDENTITY_ATTRIBUTES: tuple[str, ...] = (
+    "Make", "Model", "BodySerialNumber", "LensModel", "DateTimeOriginal", "DateTime",
+    "ImageUniqueID", "Width", "Height", "Orientation",
+)
+
+# Transfer syntaxes whose decoded pixels may legitimately differ between decoders.
+LOSSY_TRANSFER_SYNTAXES = frozenset({
+    "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.81",
+    "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.93", "1.2.840.10008.1.2.4.203",
+    *(f"1.2.840.10008.1.2.4.{n}" for n in range(100, 109)),
+})
+
+
+@dataclass(frozen=True)
+class PixelFingerprint:
+    algorithm: str
+    sha256: str
+    frame_sha256: tuple[str, ...]
+    header: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"algorithm": self.algorithm, "sha256": self.sha256,
+                "frames_sha256": list(self.frame_sha256), "header": self.header}
+
+
+def pixel_header(image: MedicalImage) -> dict[str, Any]:
+    """The canonical header hashed before the pixel values."""
+    return {
+        "format": "workbench-pixels",
+        "version": 1,
+        "dtype": image.pixels.dtype.newbyteorder("<").str,
+        "shape": [int(s) for s in image.pixels.shape],
+        "frames": int(image.n_frames),
+        "samples_per_pixel": int(image.samples_per_pixel),
+        "bits_allocated": int(image.bits_allocated),
+        "bits_stored": int(image.bits_stored),
+        "pixel_representation": int(image.pixel_representation),
+        "photometric": image.photometric,
+    }
+
+
+def _little_endian_frames(image: MedicalImage) -> list[memoryview]:
+    """Each frame's values as little-endian C-order bytes: a view when already so
+    (the usual case), a converted copy for big-endian data."""
+    import numpy as np
+
+    out = []
+    for i in range(image.n_frames):
+        frame = image.frame(i)
+        if frame.dtype.str.startswith(">"):  # dtype.str always spells the byte order out
+            frame = frame.astype(frame.dtype.newbyteorder("<"))
+        out.append(memoryview(np.ascontiguousarray(frame)).cast("B"))
+    return out
+
+
+def pixel_fingerprint(image: MedicalImage) -> PixelFingerprint:
+    """SHA-256 over len(header) (8 bytes, big-endian) || canonical header || every frame's
+    values, plus one SHA-256 per frame.
+
+    The per-frame hashes are computed on a second thread while the main one computes
+    the whole-image hash: hashlib releases the GIL on large buffers, so both passes over
+    the data cost about the wall time of one.
+    """
+    header = pixel_header(image)
+    header_bytes = canonical_json(header)
+    frames = _little_endian_frames(image)
+    total = hashlib.sha256(len(header_bytes).to_bytes(8, "big") + header_bytes)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        per_frame = pool.submit(lambda: [hashlib.sha256(f).hexdigest() for f in frames])
+        for f in frames:
+            total.update(f)
+        frame_hashes = per_frame.result()
+    return PixelFingerprint(PIXEL_ALGORITHM, total.hexdigest(), tuple(frame_hashes), header)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+# --- identifying metadata ----------------------------------------------------------------
+def identity_values(image: MedicalImage,
+                    attributes: tuple[str, ...] | list[str] | None = None) -> dict[str, str | None]:
+    """The identifying attributes as canonical strings (None when absent)."""
+    if image.kind == "dicom":
+        attributes = attributes or DICOM_IDENTITY_ATTRIBUTES
+        return {kw: _dicom_value(image.metadata, kw) for kw in attributes}
+    attributes = attributes or PHOTO_IDENTITY_ATTRIBUTES
+    meta = image.metadata or {}
+    out: dict[str, str | None] = {}
+    for name in attributes:
+        if name in ("Width", "Height"):
+            value = meta.get(name)
+        elif name == "Orientation":
+            value = meta.get("Orientation (EXIF)")
+        else:
+            value = meta.get(f"EXIF {name}")
+        out[name] = None if value is None else str(value)
+    return out
+
+
+def _dicom_value(ds: Any, keyword: str) -> str | None:
+    elem = ds.get(keyword) if ds is not None else None
+    if elem is None or elem == "":
+        return None
+    if type(elem).__name__ == "MultiValue" or isinstance(elem, list | tuple):
+        return "\\".join(str(v) for v in elem)
+    return str(elem)
+
+
+def metadata_fingerprint(image: MedicalImage, salt: bytes | None = None,
+                         attributes: tuple[str, ...] | list[str] | None = None) -> dict[str, Any]:
+    """The metadata part of a record.
+
+    ``sha256`` covers all values together (high-entropy UIDs make it unguessable).
+    ``attribute_hmacs`` are one HMAC per attribute, keyed with a per-record random salt, so
+    verification can name the attribute that changed without the record carrying patient
+    identifiers in clear.
+    """
+    values = identity_values(image, attributes)
+    salt = salt if salt is not None else os.urandom(16)
+    return {
+        "algorithm": METADATA_ALGORITHM,
+        "attributes": list(values),
+        "sha256": hashlib.sha256(canonical_json(values)).hexdigest(),
+        "salt": salt.hex(),
+        "attribute_hmacs": {k: attribute_hmac(salt, k, v) for k, v in values.items()},
+    }
+
+
+def attribute_hmac(salt: bytes, keyword: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    return hmac.new(salt, canonical_json([keyword, value]), hashlib.sha256).hexdigest()
+
+
+# --- compressed frames (lossy syntaxes) ---------------------------------------------------
+def is_lossy(image: MedicalImage) -> bool:
+    if image.kind != "dicom":
+        return image.transfer_syntax == "JPEG"
+    lossy_flag = str(image.metadata.get("LossyImageCompression", "") or "") == "01"
+    return image.transfer_syntax in LOSSY_TRANSFER_SYNTAXES or lossy_flag
+
+
+def compressed_frame_hashes(image: MedicalImage) -> list[str] | None:
+    """SHA-256 of each encapsulated frame's bytes, for lossy DICOM syntaxes: decoders of
+    lossy codecs may differ in the last bit, the compressed bytes do not."""
+    if image.kind != "dicom" or not is_lossy(image):
+        return None
+    ds = image.metadata
+    if not getattr(ds.file_meta, "TransferSyntaxUID", None) or \
+            not ds.file_meta.TransferSyntaxUID.is_compressed:
+        return None
+    from pydicom.encaps import generate_frames
+
+    return [hashlib.sha256(f).hexdigest()
+            for f in generate_frames(ds.PixelData, number_of_frames=image.n_frames)]
+
+
+# --- perceptual hash (lookup only) ---------------------------------------------------------
+def perceptual_hash(image: MedicalImage) -> str:
+    """pHash (imagehash, 8x8 DCT bits, 16 hex digits) of a defined 8-bit rendering: frame 0,
+    the image's default window, oriented for display, decimated to at most ~1024 pixels on
+    the long side. For finding a record of a suspect copy, never for proving anything."""
+    import imagehash
+    from PIL import Image
+
+    from ..imaging.display import render
+
+    step = max(1, max(image.rows, image.columns) // 1024)
+    rgb = render(image, 0, image.default_window(0), step=step)
+    return str(imagehash.phash(Image.fromarray(rgb), hash_size=8))
+
+
+def hamming_distance(a: str, b: str) -> int:
+    return bin(int(a, 16) ^ int(b, 16)).count("1")
+
+
+def fingerprints(image: MedicalImage, *, salt: bytes | None = None) -> dict[str, Any]:
+    """Everything a capture record holds about one image (the record adds identity,
+    time, signer and signature)."""
+    return {
+        "pixels": pixel_fingerprint(image).to_json(),
+        "file": {"sha256": file_sha256(image.path), "size": Path(image.path).stat().st_size},
+        "metadata": metadata_fingerprint(image, salt),
+        "compressed": (None if (h := compressed_frame_hashes(image)) is None else
+                       {"transfer_syntax": image.transfer_syntax, "frames_sha256": h}),
+        "perceptual": {"algorithm": PERCEPTUAL_ALGORITHM, "hash": perceptual_hash(image)},
+    }

@@ -1,0 +1,280 @@
+"""Verification: is this image the one that was captured? Names every check.
+
+Checks, each pass / fail / warn / skip with a plain-language message:
+record (found, and how), signature, signer (trusted), pixels, metadata, file bytes,
+ledger. A lossless re-encode passes pixels and metadata and fails only the file bytes:
+that is "re-encoded, pixels intact", not tampering.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..imaging.errors import ImageLoadError
+from ..imaging.medical_image import MedicalImage
+from .fingerprint import (
+    PIXEL_ALGORITHM,
+    attribute_hmac,
+    compressed_frame_hashes,
+    file_sha256,
+    identity_values,
+    perceptual_hash,
+    pixel_fingerprint,
+)
+from .keys import trusted_key
+from .record import RecordError, check_signature, read_record, record_id, sidecar_path
+
+PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
+PERCEPTUAL_MAX_DISTANCE = 10
+
+# Verdicts, worst first.
+TAMPERED, INVALID, UNTRUSTED, UNSIGNED, ERROR = (
+    "tampered", "invalid-signature", "untrusted", "unsigned", "error")
+REENCODED, INTACT = "re-encoded", "intact"
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    message: str
+
+
+@dataclass
+class VerificationResult:
+    path: str
+    verdict: str
+    summary: str
+    checks: list[Check] = field(default_factory=list)
+    record_source: str = ""
+    record_id: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Intact, or re-encoded with pixels and metadata intact."""
+        return self.verdict in (INTACT, REENCODED)
+
+    def check(self, name: str) -> Check | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ok"] = self.ok
+        out["checks"] = {c.name: {"status": c.status, "message": c.message} for c in self.checks}
+        return out
+
+
+def _open_ledger(ledger: Any) -> Any:
+    """The ledger to use: one given, else the default one if it exists, else None."""
+    if ledger is not None:
+        return ledger if ledger is not False else None
+    from ..home import ledger_file
+
+    if not ledger_file().is_file():
+        return None
+    from .ledger import Ledger
+
+    return Ledger(ledger_file())
+
+
+def find_record(image: MedicalImage, ledger: Any = None,
+                perceptual: str | None = None) -> tuple[dict | None, str]:
+    """The record of ``image``: its sidecar, else the ledger by SOP Instance UID, pixel
+    hash, file hash or perceptual hash. Returns (record, how it was found)."""
+    side = sidecar_path(image.path)
+    if side.is_file():
+        return read_record(side), f"sidecar {side.name}"
+    if ledger is None:
+        return None, "no sidecar and no ledger"
+    uid = image.metadata.get("SOPInstanceUID") if image.kind == "dicom" else None
+    if uid:
+        hits = ledger.find(sop_instance_uid=str(uid))
+        if hits:
+            return _record_of(hits[-1]), f"ledger entry {hits[-1].index} by SOP Instance UID"
+    hits = ledger.find(file_sha256=file_sha256(image.path))
+    if hits:
+        return _record_of(hits[-1]), f"ledger entry {hits[-1].index} by file hash"
+    hits = ledger.find(pixel_sha256=pixel_fingerprint(image).sha256)
+    if hits:
+        return _record_of(hits[-1]), f"ledger entry {hits[-1].index} by pixel fingerprint"
+    near = ledger.find_by_perceptual_hash(perceptual or perceptual_hash(image),
+                                          PERCEPTUAL_MAX_DISTANCE)
+    if near:
+        entry, distance = near[0]
+        return _record_of(entry), (f"ledger entry {entry.index} by perceptual hash "
+                                   f"(distance {distance} of 64 bits)")
+    return None, "no sidecar, and no ledger entry matches its UID, hashes or appearance"
+
+
+def _record_of(entry: Any) -> dict:
+    from .canonical_json import parse_json
+
+    return parse_json(entry.record_bytes)
+
+
+def verify_image(path: str | os.PathLike[str], *, record: dict | None = None,
+                 ledger: Any = None, image: MedicalImage | None = None) -> VerificationResult:
+    """Verify one image against its record (given, sidecar, or found in the ledger).
+
+    ``ledger``: a Ledger, None for the default ledger when it exists, False for none.
+    """
+    path = str(path)
+    try:
+        if image is None:
+            from ..imaging.loader import load_image
+
+            image = load_image(path)
+    except ImageLoadError as exc:
+        return VerificationResult(path, ERROR, str(exc), [Check("image", FAIL, exc.reason)])
+    led = _open_ledger(ledger)
+    try:
+        return _verify(path, image, record, led)
+    finally:
+        if led is not None and led is not ledger:
+            led.close()
+
+
+def _verify(path: str, image: MedicalImage, record: dict | None,
+            ledger: Any) -> VerificationResult:
+    checks: list[Check] = []
+    if record is not None:
+        source = "record given"
+    else:
+        try:
+            record, source = find_record(image, ledger)
+        except RecordError as exc:
+            checks.append(Check("record", FAIL, str(exc)))
+            return VerificationResult(path, TAMPERED, "record unreadable", checks, "sidecar")
+    if record is None:
+        checks.append(Check("record", FAIL, source))
+        return VerificationResult(path, UNSIGNED, "unsigned: no capture record found", checks)
+    checks.append(Check("record", PASS, f"found: {source}"))
+    rid = record_id(record)
+
+    sig_ok, sig_msg = check_signature(record)
+    checks.append(Check("signature", PASS if sig_ok else FAIL, sig_msg))
+    checks.append(_signer_check(record, sig_ok))
+    checks.append(_pixel_check(image, record))
+    checks.append(_metadata_check(image, record))
+    checks.append(_file_check(image, record, checks[-2].status == PASS))
+    checks.append(_ledger_check(ledger, rid))
+
+    result = VerificationResult(path, *_verdict(checks), checks, source, rid)
+    return result
+
+
+def _signer_check(record: dict, sig_ok: bool) -> Check:
+    signer = record.get("signer") or {}
+    fp = str(signer.get("key_fingerprint", ""))
+    if not sig_ok:
+        return Check("signer", SKIP, "not checked: the signature is not valid")
+    trusted = trusted_key(fp)
+    if trusted is None:
+        return Check("signer", FAIL, f"key {fp[:16]} is not in your trust store")
+    if trusted.public_key_b64 != signer.get("public_key"):
+        return Check("signer", FAIL, f"key {fp[:16]} differs from the trusted key of that name")
+    return Check("signer", PASS, f"trusted key {fp[:16]} ({trusted.label})")
+
+
+def _pixel_check(image: MedicalImage, record: dict) -> Check:
+    want = record.get("pixels") or {}
+    if want.get("algorithm") != PIXEL_ALGORITHM:
+        return Check("pixels", SKIP, f"unknown pixel algorithm {want.get('algorithm')!r}")
+    fp = pixel_fingerprint(image)
+    if fp.sha256 == want.get("sha256"):
+        return Check("pixels", PASS, "decoded pixel values identical to the captured ones")
+    compressed = record.get("compressed")
+    if compressed and compressed_frame_hashes(image) == compressed.get("frames_sha256"):
+        return Check("pixels", PASS, "compressed frames identical (this decoder renders the "
+                     "lossy data slightly differently)")
+    header = want.get("header") or {}
+    if header != fp.header:
+        diffs = [k for k in sorted(set(header) | set(fp.header))
+                 if header.get(k) != fp.header.get(k)]
+        return Check("pixels", FAIL, "pixels changed: image geometry or encoding differs ("
+                     + ", ".join(diffs) + ")")
+    old = want.get("frames_sha256") or []
+    changed = [i + 1 for i, (a, b) in enumerate(zip(old, fp.frame_sha256, strict=False))
+               if a != b]
+    where = "" if len(old) <= 1 else f" in frame(s) {_ranges(changed)} of {len(old)}"
+    return Check("pixels", FAIL, f"pixels changed{where}")
+
+
+def _ranges(numbers: list[int]) -> str:
+    if len(numbers) > 8:
+        return ", ".join(map(str, numbers[:8])) + f" … ({len(numbers)} frames)"
+    return ", ".join(map(str, numbers))
+
+
+def _metadata_check(image: MedicalImage, record: dict) -> Check:
+    meta = record.get("metadata") or {}
+    attributes = meta.get("attributes") or []
+    try:
+        salt = bytes.fromhex(meta.get("salt", ""))
+    except ValueError:
+        return Check("metadata", FAIL, "the record's metadata salt is malformed")
+    values = identity_values(image, attributes)
+    want = meta.get("attribute_hmacs") or {}
+    changed = [k for k in attributes if attribute_hmac(salt, k, values.get(k)) != want.get(k)]
+    if changed:
+        return Check("metadata", FAIL, "identifying attributes changed: " + ", ".join(changed))
+    return Check("metadata", PASS, f"{len(attributes)} identifying attributes unchanged")
+
+
+def _file_check(image: MedicalImage, record: dict, pixels_ok: bool) -> Check:
+    want = (record.get("file") or {}).get("sha256")
+    if file_sha256(image.path) == want:
+        return Check("file", PASS, "file bytes identical")
+    if pixels_ok:
+        return Check("file", WARN, f"file bytes differ: re-encoded ({image.transfer_syntax_name}),"
+                     " pixels intact")
+    return Check("file", FAIL, "file bytes differ")
+
+
+def _ledger_check(ledger: Any, rid: str) -> Check:
+    if ledger is None:
+        return Check("ledger", SKIP, "no ledger to check")
+    hits = ledger.find(record_id=rid)
+    if hits:
+        return Check("ledger", PASS, f"record is entry {hits[0].index} of the ledger")
+    return Check("ledger", WARN, "record is not in this ledger")
+
+
+def _verdict(checks: list[Check]) -> tuple[str, str]:
+    by = {c.name: c for c in checks}
+    if by["signature"].status == FAIL:
+        return TAMPERED, "record or signature altered: " + by["signature"].message
+    problems = [by[n].message for n in ("pixels", "metadata") if by[n].status == FAIL]
+    if problems:
+        return TAMPERED, "; ".join(problems)
+    if by["signer"].status == FAIL:
+        return UNTRUSTED, "intact, but signed by an untrusted key: " + by["signer"].message
+    if by["file"].status == WARN:
+        return REENCODED, "re-encoded, pixels intact"
+    return INTACT, "signed and intact"
+
+
+def verify_paths(paths: list[str | os.PathLike[str]], *, ledger: Any = None,
+                 progress: Any = None, cancelled: Any = None) -> list[VerificationResult]:
+    """Verify files and folders (recursively), skipping sidecars."""
+    from ..imaging.loader import find_images
+
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files.extend(find_images(p) if p.is_dir() else [p])
+    led = _open_ledger(ledger)
+    results = []
+    try:
+        for i, f in enumerate(files):
+            if cancelled and cancelled():
+                break
+            results.append(verify_image(f, ledger=led if led is not None else False))
+            if progress:
+                progress((i + 1) / len(files), f.name)
+    finally:
+        if led is not None and led is not ledger:
+            led.close()
+    return results
