@@ -19,7 +19,8 @@ def _gui_parser() -> argparse.ArgumentParser:
         prog="workbench",
         description="Forensics workbench for medical images under adversarial attack. "
         "Without a command, opens the GUI.",
-        epilog="commands: info FILE... (print what each image is; 'workbench info -h')",
+        epilog="commands (each with -h): info FILE... | keys new|list|trust|untrust|export | "
+        "sign PATH... | verify PATH... | ledger verify|proof|export|head|check-proof",
     )
     p.add_argument("--version", action="version", version=f"workbench {__version__}")
     p.add_argument("--demo", action="store_true", help="open the built-in demo study")
@@ -67,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "info":
         return cmd_info(argv[1:])
+    from .cli_provenance import PROVENANCE_COMMANDS
+
+    if argv and argv[0] in PROVENANCE_COMMANDS:
+        from .cli_provenance import run
+
+        return run(argv)
     args = _gui_parser().parse_args(argv)
     if not _display_available():
         print("error: no display to open the workbench window on (DISPLAY and WAYLAND_DISPLAY "

@@ -32,6 +32,8 @@ from ..imaging.presets import PRESETS_CT
 from .image_view import ImageView
 from .load_worker import LoadTask
 from .metadata_panel import MetadataPanel
+from .provenance_panel import ProvenancePanel, badge_for
+from .provenance_worker import SignTask, VerifyTask
 from .settings import add_recent_path, recent_paths
 from .study_list import StudyList
 
@@ -72,8 +74,17 @@ class MainWindow(QMainWindow):
 
         self.study_list = StudyList()
         self.metadata = MetadataPanel()
-        self._add_dock("Study", self.study_list, Qt.DockWidgetArea.LeftDockWidgetArea, 300)
-        self._add_dock("Metadata", self.metadata, Qt.DockWidgetArea.RightDockWidgetArea, 480)
+        self.provenance = ProvenancePanel()
+        self.verifications: dict[str, object] = {}  # path -> VerificationResult
+        self.provenance_tasks: dict[str, object] = {}
+        self._unlocked: dict[str, object] = {}  # fingerprint -> private key, this session only
+        self._add_dock("Study", self.study_list, Qt.DockWidgetArea.LeftDockWidgetArea, 340)
+        prov_dock = self._add_dock("Provenance", self.provenance,
+                                   Qt.DockWidgetArea.RightDockWidgetArea, 480)
+        meta_dock = self._add_dock("Metadata", self.metadata,
+                                   Qt.DockWidgetArea.RightDockWidgetArea, 480)
+        self.splitDockWidget(prov_dock, meta_dock, Qt.Orientation.Vertical)
+        self.resizeDocks([prov_dock, meta_dock], [300, 500], Qt.Orientation.Vertical)
 
         self.cursor_label = QLabel()
         self.window_label = QLabel()
@@ -92,6 +103,9 @@ class MainWindow(QMainWindow):
         self.preset_box.setMinimumContentsLength(22)
         self._build_actions()
 
+        self.provenance.signRequested.connect(self.sign_current)
+        self.provenance.verifyRequested.connect(self.verify_current)
+        self.provenance.keysRequested.connect(self.open_key_manager)
         self.study_list.imageSelected.connect(self.show_path)
         self.view.cursorInfo.connect(self.cursor_label.setText)
         self.view.windowChanged.connect(self._on_window_changed)
@@ -101,12 +115,14 @@ class MainWindow(QMainWindow):
         self.cancel_button.clicked.connect(self.cancel_loading)
 
     # --- construction ------------------------------------------------------------------------
-    def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, width: int) -> None:
+    def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea,
+                  width: int) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{title.lower()}")
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
+        return dock
 
     def _build_actions(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -135,6 +151,16 @@ class MainWindow(QMainWindow):
         reset.triggered.connect(self._reset_window)
         for a in (fit, actual, reset):
             view_menu.addAction(a)
+
+        prov_menu = self.menuBar().addMenu("&Provenance")
+        self.sign_action = QAction("&Sign Current Image…", self, shortcut="Ctrl+Shift+S")
+        self.sign_action.triggered.connect(self.sign_current)
+        self.verify_action = QAction("&Verify Current Image", self, shortcut="Ctrl+Shift+V")
+        self.verify_action.triggered.connect(self.verify_current)
+        keys_action = QAction("&Keys and Trust Store…", self)
+        keys_action.triggered.connect(self.open_key_manager)
+        for a in (self.sign_action, self.verify_action, keys_action):
+            prov_menu.addAction(a)
 
         tb = self.addToolBar("Main")
         tb.setObjectName("toolbar_main")
@@ -239,6 +265,7 @@ class MainWindow(QMainWindow):
         self.study_list.mark_loaded(path, image)
         if path == self.current_path:
             self._display(path, image)
+        self.verify_path(path)  # every opened image is checked against its record
         if not self.tasks:
             self._set_busy(None)
 
@@ -275,9 +302,9 @@ class MainWindow(QMainWindow):
         self.progress.setFormat(message)
         self.progress.setToolTip(message)
 
-    def _show_error(self, message: str) -> None:
+    def _show_error(self, message: str, title: str = "Cannot open image") -> None:
         """A non-blocking dialog: the window stays usable and tests can inspect it."""
-        box = QMessageBox(QMessageBox.Icon.Warning, "Cannot open image", message,
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message,
                           QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.finished.connect(lambda _=0: setattr(self, "error_box", None))
@@ -290,6 +317,12 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{Path(path).name} — workbench {__version__}")
         self.view.set_image(image)
         self.metadata.show_metadata(image.metadata)
+        result = self.verifications.get(path)
+        if result is not None:
+            self.provenance.show_result(result)
+        else:
+            self.provenance.set_busy("Verifying…" if path in self.provenance_tasks
+                                     else "Not verified yet")
         self._fill_presets(image)
         multi = image.n_frames > 1
         self.frame_bar.setVisible(multi)
@@ -346,6 +379,99 @@ class MainWindow(QMainWindow):
             self.frame_slider.blockSignals(True)
             self.frame_slider.setValue(index)
             self.frame_slider.blockSignals(False)
+
+    # --- provenance ------------------------------------------------------------------------
+    def verify_path(self, path: str) -> None:
+        if path in self.provenance_tasks:
+            return
+        task = VerifyTask(path, self.images.get(path))
+        task.signals.verified.connect(self._on_verified)
+        task.signals.failed.connect(self._on_provenance_failed)
+        self.provenance_tasks[path] = task
+        self.study_list.mark_provenance(path, "verifying…", "#8a8f98")
+        if path == self.current_path:
+            self.provenance.set_busy("Verifying…")
+        self.pool.start(task)
+
+    def verify_current(self) -> None:
+        if self.current_path and self.current_path in self.images:
+            self.verify_path(self.current_path)
+
+    def _on_verified(self, path: str, result) -> None:
+        self.provenance_tasks.pop(path, None)
+        self.verifications[path] = result
+        text, colour = badge_for(result.verdict)
+        self.study_list.mark_provenance(path, text, colour, result.summary)
+        if path == self.current_path:
+            self.provenance.show_result(result)
+
+    def _on_provenance_failed(self, path: str, message: str) -> None:
+        self.provenance_tasks.pop(path, None)
+        self.study_list.mark_provenance(path, "✖ error", "#d23c3c", message)
+        if path == self.current_path:
+            self.provenance.set_busy("Provenance check failed")
+            self.provenance.summary_label.setText(message)
+        self._show_error(message, title="Provenance")
+
+    def unlocked_key(self):
+        """The default signing key, unlocked once per session (passphrase prompt)."""
+        from ..provenance import keys
+        from .key_manager import KeyManagerDialog, ask_passphrase
+
+        try:
+            info = keys.resolve_key()
+        except keys.KeyStoreError:
+            answer = QMessageBox.question(
+                self, "No signing key",
+                "You have no signing key yet. Create one now?\n\nThe private key is stored "
+                "encrypted with a passphrase you choose; its public key is trusted.")
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+            created = KeyManagerDialog(self).new_key()
+            if created is None:
+                return None
+            info = created
+        if info.fingerprint in self._unlocked:
+            return self._unlocked[info.fingerprint]
+        while True:
+            passphrase = ask_passphrase(self, info)
+            if passphrase is None:
+                return None
+            try:
+                key = keys.load_private_key(info.fingerprint, passphrase)
+            except keys.KeyStoreError as exc:
+                QMessageBox.warning(self, "Cannot unlock the key", str(exc))
+                if keys.passphrase_from_env_or_file(None):
+                    return None  # the environment's passphrase is wrong: do not loop
+                continue
+            self._unlocked[info.fingerprint] = key
+            return key
+
+    def sign_current(self) -> None:
+        path = self.current_path
+        if not path or path not in self.images:
+            self.statusBar().showMessage("Open an image to sign first", 5000)
+            return
+        key = self.unlocked_key()
+        if key is None:
+            return
+        task = SignTask(path, key, self.images[path])
+        task.signals.signed.connect(self._on_signed)
+        task.signals.failed.connect(self._on_provenance_failed)
+        self.provenance_tasks[path] = task
+        self.provenance.set_busy("Signing…")
+        self.pool.start(task)
+
+    def _on_signed(self, path: str, record) -> None:
+        self.provenance_tasks.pop(path, None)
+        self.statusBar().showMessage(f"Signed {Path(path).name}: record written beside it "
+                                     "and appended to the ledger", 8000)
+        self.verify_path(path)
+
+    def open_key_manager(self) -> None:
+        from .key_manager import KeyManagerDialog
+
+        KeyManagerDialog(self).exec()
 
     def current_rendering(self):
         """Full-resolution RGB rendering of what is shown (for export and tests)."""

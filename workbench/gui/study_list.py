@@ -19,15 +19,15 @@ class StudyList(QTreeWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.setColumnCount(4)
-        self.setHeaderLabels(["File", "Modality", "Size", "Frames"])
+        self.setColumnCount(5)
+        self.setHeaderLabels(["File", "Modality", "Size", "Frames", "Provenance"])
         self.setRootIsDecorated(False)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setUniformRowHeights(True)
         header = self.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 2, 3):
+        for col in (1, 2, 3, 4):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self._items: dict[str, QTreeWidgetItem] = {}
         self.currentItemChanged.connect(self._on_current)
@@ -36,7 +36,7 @@ class StudyList(QTreeWidget):
         key = str(path)
         if key in self._items:
             return self._items[key]
-        item = QTreeWidgetItem(self, [path.name, "", "", ""])
+        item = QTreeWidgetItem(self, [path.name, "", "", "", ""])
         item.setData(0, PATH_ROLE, key)
         item.setToolTip(0, key)
         self._items[key] = item
@@ -71,6 +71,19 @@ class StudyList(QTreeWidget):
         item.setText(1, "error")
         item.setForeground(0, QBrush(QColor(220, 70, 70)))
         item.setToolTip(0, message)
+
+    def mark_provenance(self, path: str, text: str, colour: str, tooltip: str = "") -> None:
+        """The provenance badge: signed and intact / re-encoded / tampered / unsigned."""
+        item = self._items.get(path)
+        if item is None:
+            return
+        item.setText(4, text)
+        item.setForeground(4, QBrush(QColor(colour)))
+        item.setToolTip(4, tooltip or text)
+
+    def badge(self, path: str) -> str:
+        item = self._items.get(path)
+        return item.text(4) if item else ""
 
     def mark_loading(self, path: str) -> None:
         item = self._items.get(path)

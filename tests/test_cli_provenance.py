@@ -1,0 +1,141 @@
+"""keys / sign / verify / ledger from the command line, as an auditor's script runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+from conftest import pydicom_test_file
+
+PASS = "auditor passphrase"
+
+
+@pytest.fixture
+def env(_private_home):
+    e = dict(os.environ)
+    e["WORKBENCH_HOME"] = str(_private_home)
+    e["WORKBENCH_KEY_PASSPHRASE"] = PASS
+    return e
+
+
+def wb(env, *args, stdin=subprocess.DEVNULL):
+    return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True,
+                          text=True, env=env, timeout=300, stdin=stdin)
+
+
+@pytest.fixture
+def archive(tmp_path):
+    folder = tmp_path / "archive"
+    (folder / "series2").mkdir(parents=True)
+    for name in ("CT_small.dcm", "MR_small.dcm"):
+        shutil.copy(pydicom_test_file(name), folder / name)
+    shutil.copy(pydicom_test_file("JPEG2000.dcm"), folder / "series2" / "JPEG2000.dcm")
+    return folder
+
+
+def test_keys_sign_verify_round_trip(env, archive):
+    out = wb(env, "keys", "new", "--label", "PACS gateway")
+    assert out.returncode == 0, out.stderr
+    fp = out.stdout.split()[2]
+    listing = wb(env, "keys", "list").stdout
+    assert fp in listing and "PACS gateway" in listing
+
+    signed = wb(env, "sign", str(archive))
+    assert signed.returncode == 0, signed.stderr
+    assert "3 signed, 0 already signed" in signed.stdout
+    assert "signing [" in signed.stderr  # progress bar
+    again = wb(env, "sign", str(archive))
+    assert "0 signed, 3 already signed" in again.stdout
+
+    verified = wb(env, "verify", str(archive))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "3 of 3 intact" in verified.stdout
+
+    js = wb(env, "verify", "--json", str(archive))
+    objects = [json.loads(line) for line in js.stdout.splitlines()]
+    assert len(objects) == 3 and all(o["ok"] and o["verdict"] == "intact" for o in objects)
+    assert {c for o in objects for c in o["checks"]} == {
+        "record", "signature", "signer", "pixels", "metadata", "file", "ledger"}
+    assert all(o["checks"]["ledger"]["status"] == "pass" for o in objects)
+
+
+def test_tampered_file_fails_with_exit_1_and_names_the_check(env, archive):
+    wb(env, "keys", "new")
+    wb(env, "sign", str(archive))
+    target = archive / "MR_small.dcm"
+    ds = pydicom.dcmread(target)
+    arr = ds.pixel_array.copy()
+    arr[5, 5] -= 1
+    ds.PixelData = arr.tobytes()
+    ds.save_as(target)
+    out = wb(env, "verify", "--json", str(archive))
+    assert out.returncode == 1
+    by_name = {Path(o["path"]).name: o for o in map(json.loads, out.stdout.splitlines())}
+    mr = by_name["MR_small.dcm"]
+    assert mr["verdict"] == "tampered" and mr["checks"]["pixels"]["status"] == "fail"
+    assert mr["checks"]["signature"]["status"] == "pass"
+    assert by_name["CT_small.dcm"]["ok"]
+    table = wb(env, "verify", str(archive))
+    assert table.returncode == 1 and "-> pixels changed" in table.stdout
+    # the changed file is not silently re-signed
+    resign = wb(env, "sign", str(archive))
+    assert resign.returncode == 1 and "changed since it was signed" in resign.stderr
+
+
+def test_usage_and_io_errors_exit_2(env, archive, tmp_path):
+    assert wb(env, "verify", str(tmp_path / "missing.dcm")).returncode == 2
+    no_pass = dict(env)
+    no_pass.pop("WORKBENCH_KEY_PASSPHRASE")
+    wb(env, "keys", "new")
+    out = wb(no_pass, "sign", str(archive))
+    assert out.returncode == 2 and "WORKBENCH_KEY_PASSPHRASE" in out.stderr
+    wrong = dict(env, WORKBENCH_KEY_PASSPHRASE="wrong")
+    out = wb(wrong, "sign", str(archive))
+    assert out.returncode == 2 and "wrong passphrase" in out.stderr
+    assert "Traceback" not in out.stderr
+    # the passphrase is never accepted as a plain argument
+    assert wb(env, "sign", "--passphrase", PASS, str(archive)).returncode == 2
+    pf = tmp_path / "pass.txt"
+    pf.write_text(PASS + "\n")
+    out = wb(no_pass, "sign", "--passphrase-file", str(pf), str(archive))
+    assert out.returncode == 0 and "3 signed" in out.stdout
+
+
+def test_ledger_verify_proof_and_offline_check(env, archive, tmp_path, _private_home):
+    wb(env, "keys", "new")
+    wb(env, "sign", str(archive))
+    head = wb(env, "ledger", "head", "--sign")
+    assert head.returncode == 0 and "signed tree head: size 3" in head.stdout
+    ok = wb(env, "ledger", "verify")
+    assert ok.returncode == 0 and "ledger intact" in ok.stdout
+
+    proof_file = tmp_path / "proof.json"
+    out = wb(env, "ledger", "proof", str(archive / "CT_small.dcm"), "--out", str(proof_file))
+    assert out.returncode == 0, out.stderr
+    sidecar = archive / "CT_small.dcm.wbsig.json"
+    check = wb(env, "ledger", "check-proof", str(sidecar), str(proof_file))
+    assert check.returncode == 0 and "inclusion proof valid" in check.stdout
+    forged = tmp_path / "forged.json"
+    forged.write_text(sidecar.read_text().replace("CT_small.dcm", "CT_smalx.dcm"))
+    bad = wb(env, "ledger", "check-proof", str(forged), str(proof_file))
+    assert bad.returncode == 1 and "INVALID" in bad.stdout
+
+    export = tmp_path / "ledger.jsonl"
+    assert wb(env, "ledger", "export", str(export)).returncode == 0
+    assert len([ln for ln in export.read_text().splitlines() if '"record"' in ln]) == 3
+
+    db = _private_home / "ledger.sqlite"
+    with sqlite3.connect(db) as conn:  # an attacker with the file drops the guard first
+        conn.execute("DROP TRIGGER entries_no_update")
+        blob = conn.execute("SELECT record FROM entries WHERE idx = 1").fetchone()[0]
+        conn.execute("UPDATE entries SET record = ? WHERE idx = 1",
+                     (blob.replace(b'"MR_small.dcm"', b'"MR_smalX.dcm"'),))
+    damaged = wb(env, "ledger", "verify")
+    assert damaged.returncode == 1 and "entry 1" in damaged.stdout

@@ -1,0 +1,109 @@
+"""Provenance in the real window: sign, verify, alter a copy on disk, see it named."""
+
+from __future__ import annotations
+
+import shutil
+
+import pydicom
+import pytest
+from conftest import pydicom_test_file
+
+from workbench.gui.main_window import MainWindow
+from workbench.provenance import keys
+from workbench.provenance.record import sidecar_path
+
+TIMEOUT = 30_000
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch):
+    monkeypatch.setenv(keys.PASSPHRASE_ENV, "gui test passphrase")
+    keys.generate_key("gui test passphrase", label="reading room")
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1300, 850)
+    w.show()
+    yield w
+    w.close()
+
+
+def open_and_wait_verified(qtbot, w, path):
+    w.open_paths([path])
+    qtbot.waitUntil(lambda: str(path) in w.verifications, timeout=TIMEOUT)
+    return w.verifications[str(path)]
+
+
+def test_sign_verify_then_tamper_a_copy_shows_pixels_changed(qtbot, window, tmp_path):
+    w = window
+    path = tmp_path / "CT_small.dcm"
+    shutil.copy(pydicom_test_file("CT_small.dcm"), path)
+    result = open_and_wait_verified(qtbot, w, path)
+    assert result.verdict == "unsigned"
+    assert w.study_list.badge(str(path)) == "unsigned"
+
+    w.sign_current()
+    qtbot.waitUntil(lambda: w.verifications[str(path)].verdict == "intact", timeout=TIMEOUT)
+    assert sidecar_path(path).is_file()
+    assert w.study_list.badge(str(path)) == "✔ signed, intact"
+    assert w.provenance.verdict_label.text() == "✔ signed, intact"
+    rows = {r[1]: r for r in w.provenance.check_rows()}
+    assert rows["Pixels"][0] == "✔" and rows["Signature"][0] == "✔"
+    assert rows["Ledger"][0] == "✔"  # signing appended the record to the ledger
+
+    # a copy of the image and its sidecar, with one pixel altered on disk
+    copy = tmp_path / "copy" / "CT_small.dcm"
+    copy.parent.mkdir()
+    ds = pydicom.dcmread(path)
+    arr = ds.pixel_array.copy()
+    arr[40, 40] += 50
+    ds.PixelData = arr.tobytes()
+    ds.save_as(copy)
+    shutil.copy(sidecar_path(path), sidecar_path(copy))
+    result = open_and_wait_verified(qtbot, w, copy)
+    assert result.verdict == "tampered"
+    qtbot.waitUntil(lambda: w.view.image is not None and str(w.view.image.path) == str(copy),
+                    timeout=TIMEOUT)
+    assert w.study_list.badge(str(copy)) == "✖ tampered"
+    assert w.provenance.verdict_label.text() == "✖ tampered"
+    rows = {r[1]: r for r in w.provenance.check_rows()}
+    assert rows["Pixels"][0] == "✖" and rows["Pixels"][2] == "pixels changed"
+    assert "pixels changed" in w.provenance.summary_label.text()
+
+
+def test_copy_without_sidecar_is_found_in_the_ledger(qtbot, window, tmp_path):
+    w = window
+    path = tmp_path / "MR_small.dcm"
+    shutil.copy(pydicom_test_file("MR_small.dcm"), path)
+    open_and_wait_verified(qtbot, w, path)
+    w.sign_current()
+    qtbot.waitUntil(lambda: w.verifications[str(path)].verdict == "intact", timeout=TIMEOUT)
+    stray = tmp_path / "elsewhere" / "renamed.dcm"
+    stray.parent.mkdir()
+    shutil.copy(path, stray)  # no sidecar travels with it
+    result = open_and_wait_verified(qtbot, w, stray)
+    assert result.verdict == "intact"
+    assert "by SOP Instance UID" in result.record_source
+
+
+def test_wrong_passphrase_from_environment_reports_and_does_not_sign(qtbot, window, tmp_path,
+                                                                      monkeypatch):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    w = window
+    monkeypatch.setenv(keys.PASSPHRASE_ENV, "not the passphrase")
+    path = tmp_path / "CT_small.dcm"
+    shutil.copy(pydicom_test_file("CT_small.dcm"), path)
+    open_and_wait_verified(qtbot, w, path)
+    seen = []
+
+    def close_box():
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            seen.append(box.text())
+            box.accept()
+
+    QTimer.singleShot(200, close_box)
+    w.sign_current()
+    assert seen and "wrong passphrase" in seen[0]
+    assert not sidecar_path(path).exists()

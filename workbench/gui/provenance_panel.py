@@ -1,0 +1,102 @@
+"""The provenance dock: the verdict for the current image and each check, in colour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+GREEN, AMBER, RED, GREY = "#2e9d4a", "#c98a0a", "#d23c3c", "#8a8f98"
+STATUS_COLOURS = {"pass": GREEN, "warn": AMBER, "fail": RED, "skip": GREY}
+STATUS_MARKS = {"pass": "✔", "warn": "!", "fail": "✖", "skip": "–"}
+CHECK_TITLES = {"record": "Capture record", "signature": "Signature", "signer": "Signer trusted",
+                "pixels": "Pixels", "metadata": "Identifying metadata", "file": "File bytes",
+                "ledger": "Ledger", "image": "Image"}
+# verdict -> (badge text, colour)
+BADGES = {
+    "intact": ("✔ signed, intact", GREEN),
+    "re-encoded": ("✔ re-encoded, pixels intact", GREEN),
+    "untrusted": ("! untrusted signer", AMBER),
+    "tampered": ("✖ tampered", RED),
+    "invalid-signature": ("✖ invalid signature", RED),
+    "unsigned": ("unsigned", GREY),
+    "error": ("✖ unreadable", RED),
+}
+
+
+def badge_for(verdict: str) -> tuple[str, str]:
+    return BADGES.get(verdict, (verdict, GREY))
+
+
+class ProvenancePanel(QWidget):
+    signRequested = Signal()
+    verifyRequested = Signal()
+    keysRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.verdict_label = QLabel("No image")
+        self.verdict_label.setObjectName("verdict")
+        self.verdict_label.setWordWrap(True)
+        self.summary_label = QLabel("")
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.checks = QTreeWidget()
+        self.checks.setHeaderLabels(["", "Check", "Result"])
+        self.checks.setRootIsDecorated(False)
+        self.checks.setWordWrap(True)
+        self.checks.setColumnWidth(0, 28)
+        self.checks.setColumnWidth(1, 150)
+        self.sign_button = QPushButton("Sign…")
+        self.verify_button = QPushButton("Verify")
+        self.keys_button = QPushButton("Keys…")
+        buttons = QHBoxLayout()
+        for b in (self.sign_button, self.verify_button, self.keys_button):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.verdict_label)
+        layout.addWidget(self.summary_label)
+        layout.addWidget(self.checks, 1)
+        layout.addLayout(buttons)
+        self.sign_button.clicked.connect(self.signRequested)
+        self.verify_button.clicked.connect(self.verifyRequested)
+        self.keys_button.clicked.connect(self.keysRequested)
+        self.set_busy("No image open")
+
+    def _set_verdict(self, text: str, colour: str) -> None:
+        self.verdict_label.setText(text)
+        self.verdict_label.setStyleSheet(
+            f"QLabel#verdict {{ background: {colour}; color: white; font-weight: bold;"
+            " padding: 6px; border-radius: 4px; }")
+
+    def set_busy(self, message: str) -> None:
+        self._set_verdict(message, GREY)
+        self.summary_label.setText("")
+        self.checks.clear()
+
+    def show_result(self, result: Any) -> None:
+        text, colour = badge_for(result.verdict)
+        self._set_verdict(text, colour)
+        self.summary_label.setText(result.summary + (f"\nRecord: {result.record_source}"
+                                                     if result.record_source else ""))
+        self.checks.clear()
+        for c in result.checks:
+            item = QTreeWidgetItem(self.checks, [STATUS_MARKS.get(c.status, "?"),
+                                                 CHECK_TITLES.get(c.name, c.name), c.message])
+            item.setForeground(0, QColor(STATUS_COLOURS.get(c.status, GREY)))
+            item.setToolTip(2, c.message)
+
+    def check_rows(self) -> list[tuple[str, str, str]]:
+        return [tuple(self.checks.topLevelItem(i).text(c) for c in range(3))
+                for i in range(self.checks.topLevelItemCount())]
