@@ -107,3 +107,28 @@ def test_wrong_passphrase_from_environment_reports_and_does_not_sign(qtbot, wind
     w.sign_current()
     assert seen and "wrong passphrase" in seen[0]
     assert not sidecar_path(path).exists()
+
+
+def test_key_manager_creates_trusts_and_untrusts_keys(qtbot, tmp_path):
+    from workbench.gui.key_manager import KeyManagerDialog, NewKeyDialog
+
+    dialog = KeyManagerDialog()
+    qtbot.addWidget(dialog)
+    assert dialog.own.topLevelItemCount() == 0
+    new = NewKeyDialog(dialog)
+    new.label.setText("US cart 2")
+    new.passphrase.setText("one")
+    new.repeat.setText("two")
+    new._accept()
+    assert "differ" in new.problem.text() and new.created is None
+    new.repeat.setText("one")
+    new._accept()
+    assert new.created is not None
+    dialog.refresh()
+    assert dialog.own.topLevelItem(0).text(1) == "US cart 2"
+    assert dialog.own.topLevelItem(0).text(0) == "★"  # first key becomes the default
+    assert dialog.trusted.topLevelItemCount() == 1
+    dialog.trusted.setCurrentItem(dialog.trusted.topLevelItem(0))
+    dialog.untrust_key()
+    assert dialog.trusted.topLevelItemCount() == 0
+    assert keys.trusted_keys() == []

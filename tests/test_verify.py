@@ -249,3 +249,48 @@ def read_record_bytes(data: bytes) -> dict:
     from workbench.provenance.canonical_json import parse_json
 
     return parse_json(data)
+
+
+def test_suspect_copy_without_sidecar_is_found_by_perceptual_hash(shared_data, tmp_path, signer):
+    """A dermoscopy photo is signed; a resized, recompressed copy turns up with no sidecar
+    and another name. The ledger finds its record by appearance and says how."""
+    import cv2
+
+    from workbench.provenance.ledger import Ledger
+
+    photo = tmp_path / "ISIC_0000002.jpg"
+    shutil.copy(shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000002.jpg", photo)
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    sign_image(photo, signer, ledger=ledger)
+    suspect = tmp_path / "inbox" / "lesion_upload.jpg"
+    suspect.parent.mkdir()
+    img = cv2.imread(str(photo))
+    cv2.imwrite(str(suspect), cv2.resize(img, None, fx=0.75, fy=0.75),
+                [cv2.IMWRITE_JPEG_QUALITY, 80])
+    r = verify_image(suspect, ledger=ledger)
+    assert "by perceptual hash (distance" in r.record_source
+    assert r.verdict == "tampered" and statuses(r)["pixels"] == "fail"
+    assert statuses(r)["ledger"] == "pass"
+    ledger.close()
+
+
+def test_copy_found_by_uid_then_pixel_hash(tmp_path, signer):
+    from workbench.provenance.ledger import Ledger
+
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    path = tmp_path / "CT_small.dcm"
+    shutil.copy(pydicom_test_file("CT_small.dcm"), path)
+    sign_image(path, signer, ledger=ledger)
+    copy = tmp_path / "copy.dcm"
+    shutil.copy(path, copy)
+    r = verify_image(copy, ledger=ledger)
+    assert r.verdict == "intact" and "by SOP Instance UID" in r.record_source
+    # same pixels, new identity (e.g. Dataset.compress() with a new SOP Instance UID)
+    ds = pydicom.dcmread(path)
+    ds.compress(RLELossless)  # generate_instance_uid=True by default
+    ds.save_as(copy)
+    r = verify_image(copy, ledger=ledger)
+    assert "by pixel fingerprint" in r.record_source
+    assert statuses(r)["pixels"] == "pass"
+    assert r.check("metadata").message == "identifying attributes changed: SOPInstanceUID"
+    ledger.close()

@@ -145,7 +145,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     try:
         results = verify_paths(
             args.paths, ledger=ledger if ledger is not None else False,
-            progress=(lambda f, name: bar.update(round(f * 1000), 1000, name)) if bar else None)
+            progress=bar.update if bar else None)
     finally:
         if ledger is not None:
             ledger.close()
@@ -157,17 +157,28 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
+def _display_names(paths: list[str]) -> list[str]:
+    """Paths relative to their common folder, so same-named files stay distinguishable."""
+    import os
+
+    if len(paths) <= 1:
+        return [Path(p).name for p in paths]
+    common = os.path.commonpath([str(Path(p).resolve().parent) for p in paths])
+    return [os.path.relpath(Path(p).resolve(), common) for p in paths]
+
+
 def _print_table(results: list) -> None:
     marks = {"pass": "ok", "fail": "FAIL", "warn": "warn", "skip": "-"}
     names = ("signature", "signer", "pixels", "metadata", "file", "ledger")
-    width = max([len(Path(r.path).name) for r in results] + [4])
+    shown = _display_names([r.path for r in results])
+    width = max([len(n) for n in shown] + [4])
     print(f"{'file':<{width}}  {'verdict':<17} " + " ".join(f"{n:<9}" for n in names))
-    for r in results:
+    for r, name in zip(results, shown, strict=True):
         cells = []
         for n in names:
             c = r.check(n)
             cells.append(f"{marks.get(c.status, c.status) if c else '-':<9}")
-        print(f"{Path(r.path).name:<{width}}  {r.verdict:<17} " + " ".join(cells))
+        print(f"{name:<{width}}  {r.verdict:<17} " + " ".join(cells))
         if not r.ok:
             print(f"{'':<{width}}  -> {r.summary}")
     good = sum(r.ok for r in results)

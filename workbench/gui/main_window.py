@@ -51,7 +51,7 @@ class MainWindow(QMainWindow):
         self.errors: dict[str, str] = {}
         self.current_path: str | None = None
         self.error_box: QMessageBox | None = None
-        self.pool = QThreadPool.globalInstance()
+        self.pool = QThreadPool(self)  # this window's workers: closing it stops only them
 
         self.view = ImageView()
         self.frame_slider = QSlider(Qt.Orientation.Horizontal)
@@ -78,7 +78,7 @@ class MainWindow(QMainWindow):
         self.verifications: dict[str, object] = {}  # path -> VerificationResult
         self.provenance_tasks: dict[str, object] = {}
         self._unlocked: dict[str, object] = {}  # fingerprint -> private key, this session only
-        self._add_dock("Study", self.study_list, Qt.DockWidgetArea.LeftDockWidgetArea, 340)
+        self._add_dock("Study", self.study_list, Qt.DockWidgetArea.LeftDockWidgetArea, 400)
         prov_dock = self._add_dock("Provenance", self.provenance,
                                    Qt.DockWidgetArea.RightDockWidgetArea, 480)
         meta_dock = self._add_dock("Metadata", self.metadata,
@@ -191,6 +191,8 @@ class MainWindow(QMainWindow):
             add_recent_path(str(p))
         if added:
             self.study_list.select_path(added[0])
+        for f in added[1:]:  # badges for every entry, in the background, after the shown one
+            self.verify_path(f, background=True)
         return added
 
     def open_demo(self) -> list[str]:
@@ -248,7 +250,7 @@ class MainWindow(QMainWindow):
         self.tasks[path] = task
         self.study_list.mark_loading(path)
         self._set_busy(-1.0, f"opening {Path(path).name}")
-        self.pool.start(task)
+        self.pool.start(task, 2)  # what the user asked to see goes first
 
     def cancel_loading(self) -> None:
         for task in self.tasks.values():
@@ -381,8 +383,10 @@ class MainWindow(QMainWindow):
             self.frame_slider.blockSignals(False)
 
     # --- provenance ------------------------------------------------------------------------
-    def verify_path(self, path: str) -> None:
-        if path in self.provenance_tasks:
+    def verify_path(self, path: str, background: bool = False) -> None:
+        """Check ``path`` against its record. Background checks (badges for entries not
+        yet opened) queue behind what the user asked for."""
+        if path in self.provenance_tasks or (background and path in self.verifications):
             return
         task = VerifyTask(path, self.images.get(path))
         task.signals.verified.connect(self._on_verified)
@@ -391,7 +395,7 @@ class MainWindow(QMainWindow):
         self.study_list.mark_provenance(path, "verifying…", "#8a8f98")
         if path == self.current_path:
             self.provenance.set_busy("Verifying…")
-        self.pool.start(task)
+        self.pool.start(task, -1 if background else 1)
 
     def verify_current(self) -> None:
         if self.current_path and self.current_path in self.images:
@@ -484,5 +488,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, e) -> None:  # noqa: N802
         self.cancel_loading()
+        self.pool.clear()  # queued background checks are dropped, not waited for
         self.pool.waitForDone(5000)
         super().closeEvent(e)

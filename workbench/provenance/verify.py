@@ -259,7 +259,7 @@ def _verdict(checks: list[Check]) -> tuple[str, str]:
 
 def verify_paths(paths: list[str | os.PathLike[str]], *, ledger: Any = None,
                  progress: Any = None, cancelled: Any = None) -> list[VerificationResult]:
-    """Verify files and folders (recursively), skipping sidecars."""
+    """Verify files and folders (recursively). ``progress(done, total, name)``."""
     from ..imaging.loader import find_images
 
     files: list[Path] = []
@@ -273,7 +273,7 @@ def verify_paths(paths: list[str | os.PathLike[str]], *, ledger: Any = None,
                 break
             results.append(verify_image(f, ledger=led if led is not None else False))
             if progress:
-                progress((i + 1) / len(files), f.name)
+                progress(i + 1, len(files), f.name)
     finally:
         if led is not None and led is not ledger:
             led.close()
