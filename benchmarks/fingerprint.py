@@ -15,22 +15,16 @@ import argparse
 import hashlib
 import os
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from timing import median_time
 
 REPO = Path(__file__).resolve().parents[1]
 MAMMOGRAM = REPO.parent / "shared" / "data" / "dicom" / "mammography" / "sfm-malign-0" / "1-282.dcm"
 
 
-def median_time(fn, runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
 
 
 def main() -> None:

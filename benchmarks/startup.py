@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from timing import median_time
+
 REPO = Path(__file__).resolve().parents[1]
 MAMMOGRAM = REPO.parent / "shared" / "data" / "dicom" / "mammography" / "sfm-malign-0" / "1-282.dcm"
 
@@ -61,13 +63,6 @@ def time_to_window(code: str) -> float:
     return shown - start
 
 
-def median_time(fn, runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
 
 
 def main() -> None:
