@@ -20,7 +20,8 @@ def _gui_parser() -> argparse.ArgumentParser:
         description="Forensics workbench for medical images under adversarial attack. "
         "Without a command, opens the GUI.",
         epilog="commands (each with -h): info FILE... | keys new|list|trust|untrust|export | "
-        "sign PATH... | verify PATH... | ledger verify|proof|export|head|check-proof",
+        "sign PATH... | verify PATH... | ledger verify|proof|export|head|check-proof | "
+        "plugins | predict INPUT... | attack --plugin P INPUT... --out DIR",
     )
     p.add_argument("--version", action="version", version=f"workbench {__version__}")
     p.add_argument("--demo", action="store_true", help="open the built-in demo study")
@@ -68,7 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "info":
         return cmd_info(argv[1:])
+    from .cli_attack import ATTACK_COMMANDS
     from .cli_provenance import PROVENANCE_COMMANDS
+
+    if argv and argv[0] in ATTACK_COMMANDS:
+        from .cli_attack import run as run_attack_command
+
+        return run_attack_command(argv)
 
     if argv and argv[0] in PROVENANCE_COMMANDS:
         from .cli_provenance import run

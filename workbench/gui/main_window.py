@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSlider,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -29,11 +30,13 @@ from PySide6.QtWidgets import (
 from .. import __version__
 from ..imaging import MedicalImage, Window
 from ..imaging.presets import PRESETS_CT
+from .attack_docks import attach as attach_attack_docks
 from .image_view import ImageView
 from .load_worker import LoadTask
 from .metadata_panel import MetadataPanel
 from .provenance_panel import ProvenancePanel, badge_for
 from .provenance_worker import SignTask, VerifyTask
+from .result_view import AttackResultView
 from .settings import add_recent_path, recent_paths
 from .study_list import StudyList
 
@@ -64,13 +67,17 @@ class MainWindow(QMainWindow):
         fl.addWidget(self.frame_label)
         self.frame_bar = frame_bar
         frame_bar.hide()
-        central = QWidget()
-        cl = QVBoxLayout(central)
+        image_page = QWidget()
+        cl = QVBoxLayout(image_page)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
         cl.addWidget(self.view, 1)
         cl.addWidget(frame_bar)
-        self.setCentralWidget(central)
+        self.result_view = AttackResultView()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(image_page, "Image")
+        self.tabs.addTab(self.result_view, "Attack result")
+        self.setCentralWidget(self.tabs)
 
         self.study_list = StudyList()
         self.metadata = MetadataPanel()
@@ -98,6 +105,9 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
         self._set_busy(None)
+
+        self.attacks = attach_attack_docks(self)
+        self.result_view.save_button.clicked.connect(self.save_adversarial)
 
         self.preset_box = QComboBox()
         self.preset_box.setMinimumContentsLength(22)
@@ -198,6 +208,8 @@ class MainWindow(QMainWindow):
     def open_demo(self) -> list[str]:
         from ..demo import demo_files
 
+        if self.attacks.model is None:
+            self.attacks.load_model("demo")  # in the background: the window stays responsive
         return self.open_paths(demo_files())
 
     def _choose_files(self) -> None:
@@ -333,6 +345,7 @@ class MainWindow(QMainWindow):
         self.frame_slider.setValue(0)
         self.frame_slider.blockSignals(False)
         self._on_frame_changed(0)
+        self.attacks.predict_current()
         if image.load_notes:  # what the reader had to infer or work around, e.g. a missing UID
             self.statusBar().showMessage("Note: " + "; ".join(image.load_notes), 15000)
 
@@ -472,6 +485,41 @@ class MainWindow(QMainWindow):
                                      "and appended to the ledger", 8000)
         self.verify_path(path)
 
+    # --- attacks ------------------------------------------------------------------------------
+    def show_attack_result(self, path: str, result: dict, class_names: tuple[str, ...]) -> None:
+        self.result_view.show_result(path, result, class_names)
+        self.result_view.source_path = path
+        self.tabs.setCurrentWidget(self.result_view)
+
+    def save_adversarial(self, target: str | None = None) -> str | None:
+        """Save the shown adversarial image as a new file (never over the original) and
+        add it to the study list."""
+        from .. import __version__
+        from ..imaging.export import describe_attack, save_derived
+
+        result = self.result_view.result
+        if result is None:
+            return None
+        source = Path(getattr(self.result_view, "source_path", "image"))
+        outcome = result["outcome"]
+        if target is None:
+            suffix = ".dcm" if result["image"].kind == "dicom" else ".png"
+            suggestion = source.with_name(f"{source.stem}_{outcome.plugin}{suffix}")
+            target, _ = QFileDialog.getSaveFileName(self, "Save adversarial image",
+                                                    str(suggestion))
+            if not target:
+                return None
+        description = describe_attack(outcome.plugin, outcome.plugin_version, outcome.params,
+                                      __version__)
+        try:
+            saved = save_derived(result["image"], outcome.adversarial[0].numpy(),
+                                 result["mapping"], target, description, result["frame"])
+        except (OSError, ValueError) as exc:
+            self._show_error(f"{target}: {exc}", title="Cannot save")
+            return None
+        self.open_paths([saved])
+        return str(saved)
+
     def open_key_manager(self) -> None:
         from .key_manager import KeyManagerDialog
 
@@ -488,6 +536,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, e) -> None:  # noqa: N802
         self.cancel_loading()
+        self.attacks.cancel()
         self.pool.clear()  # queued background checks are dropped, not waited for
         self.pool.waitForDone(5000)
         super().closeEvent(e)

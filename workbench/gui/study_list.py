@@ -22,7 +22,7 @@ class StudyList(QTreeWidget):
         self.setColumnCount(5)
         self.setHeaderLabels(["File", "Modality", "Size", "Frames", "Provenance"])
         self.setRootIsDecorated(False)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setUniformRowHeights(True)
         header = self.header()
         header.setStretchLastSection(False)
@@ -47,6 +47,9 @@ class StudyList(QTreeWidget):
 
     def paths(self) -> list[str]:
         return [self.topLevelItem(i).data(0, PATH_ROLE) for i in range(self.topLevelItemCount())]
+
+    def selected_paths(self) -> list[str]:
+        return [item.data(0, PATH_ROLE) for item in self.selectedItems()]
 
     def select_path(self, path: str) -> None:
         item = self._items.get(str(path))

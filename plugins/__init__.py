@@ -1,0 +1,1 @@
+"""Built-in attack and detector plugins, written against workbench.api as a third party would."""

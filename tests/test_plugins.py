@@ -1,0 +1,211 @@
+"""Plugin discovery, declarations, parameters and isolation of misbehaving plugins."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbench import api
+from workbench.engine.attack_runner import AttackCancelled, AttackFailed, run_attack
+from workbench.engine.plugins import PluginRegistry, discover_plugins, load_plugin_file
+from workbench.models.card import ModelCard
+from workbench.models.classifier import Classifier, build_network
+
+HEADER = """
+from dataclasses import dataclass
+from workbench.api import Attack, AttackResult, param
+"""
+
+BAD_PLUGINS = {
+    "import_fails.py": "import no_such_module_anywhere\n",
+    "syntax_error.py": "def broken(:\n",
+    "undeclared.py": HEADER + textwrap.dedent("""
+        class Undeclared(Attack):
+            name = "undeclared"
+            threat = "telepathy"
+            @dataclass
+            class Params:
+                eps: float = param(0.5, min=1.0, max=0.0)
+            def run(self, model, images, labels, target, params, ctx):
+                return AttackResult(images)
+        """),
+    "raises.py": HEADER + textwrap.dedent("""
+        class Raises(Attack):
+            name = "raises"
+            summary = "always raises"
+            @dataclass
+            class Params:
+                pass
+            def run(self, model, images, labels, target, params, ctx):
+                raise RuntimeError("boom from the plugin")
+        """),
+    "nan.py": HEADER + textwrap.dedent("""
+        class ReturnsNaN(Attack):
+            name = "returns-nan"
+            summary = "returns NaN"
+            @dataclass
+            class Params:
+                pass
+            def run(self, model, images, labels, target, params, ctx):
+                return AttackResult(images * float("nan"))
+        """),
+    "shape.py": HEADER + textwrap.dedent("""
+        class WrongShape(Attack):
+            name = "wrong-shape"
+            summary = "returns half the image"
+            @dataclass
+            class Params:
+                pass
+            def run(self, model, images, labels, target, params, ctx):
+                return AttackResult(images[..., ::2])
+        """),
+    "loops.py": HEADER + textwrap.dedent("""
+        class LoopsForever(Attack):
+            name = "loops-forever"
+            summary = "queries the model until cancelled, never checks"
+            @dataclass
+            class Params:
+                pass
+            def run(self, model, images, labels, target, params, ctx):
+                while True:
+                    model(images)
+        """),
+}
+
+
+@pytest.fixture
+def bad_plugin_dir(tmp_path):
+    d = tmp_path / "plugins"
+    d.mkdir()
+    for name, text in BAD_PLUGINS.items():
+        (d / name).write_text(text)
+    return d
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    """A real (small) torchvision network with random weights in our wrapper."""
+    torch.manual_seed(0)
+    card = ModelCard(name="test", architecture="mobilenet_v3_small", weights="-",
+                     input_size=(64, 64))
+    model = Classifier(build_network("mobilenet_v3_small", 2), card).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def test_builtin_plugins_load():
+    names = {p.name: p for p in discover_plugins(user_dir=False)}
+    for n in ("fgsm", "pgd", "transfer-pgd"):
+        assert names[n].ok, names[n].error
+
+
+def test_broken_plugins_are_reported_and_the_rest_load(bad_plugin_dir):
+    found = {p.name: p for p in discover_plugins([bad_plugin_dir], user_dir=False)}
+    assert found["pgd"].ok  # the built-ins still load
+    assert not found["import_fails"].ok and "No module named" in found["import_fails"].error
+    assert not found["syntax_error"].ok and "SyntaxError" in found["syntax_error"].error
+    und = found["undeclared"]
+    assert not und.ok
+    for problem in ("no summary", "threat 'telepathy'", "min 1.0 > max 0.0"):
+        assert problem in und.error
+    for runtime_bad in ("raises", "returns-nan", "wrong-shape", "loops-forever"):
+        assert found[runtime_bad].ok  # declared correctly; they fail only when run
+
+
+def _plugin(bad_plugin_dir, file):
+    (info,) = load_plugin_file(bad_plugin_dir / file)
+    return info.create()
+
+
+def test_runtime_failures_are_reported_not_raised(bad_plugin_dir, small_model):
+    x = torch.rand(2, 3, 64, 64)
+    with pytest.raises(AttackFailed, match="boom from the plugin"):
+        run_attack(_plugin(bad_plugin_dir, "raises.py"), small_model, x)
+    with pytest.raises(AttackFailed, match="NaN"):
+        run_attack(_plugin(bad_plugin_dir, "nan.py"), small_model, x)
+    with pytest.raises(AttackFailed, match="shape"):
+        run_attack(_plugin(bad_plugin_dir, "shape.py"), small_model, x)
+    # the model is untouched: eval mode, frozen, and it still predicts
+    assert not small_model.training
+    assert small_model(x).shape == (2, 2)
+
+
+def test_a_plugin_that_never_checks_is_cancelled_at_its_next_model_call(bad_plugin_dir,
+                                                                       small_model):
+    calls = {"n": 0}
+
+    def cancelled():
+        calls["n"] += 1
+        return calls["n"] > 5
+
+    with pytest.raises(AttackCancelled):
+        run_attack(_plugin(bad_plugin_dir, "loops.py"), small_model, torch.rand(1, 3, 64, 64),
+                   cancelled=cancelled)
+    assert calls["n"] == 6  # stopped at the first model call after the cancel
+
+
+def test_pgd_checks_cancel_every_iteration(small_model):
+    pgd = PluginRegistry(discover_plugins(user_dir=False)).create("pgd")
+    seen = []
+
+    def cancelled():
+        return len(seen) >= 3
+
+    with pytest.raises(AttackCancelled):
+        run_attack(pgd, small_model, torch.rand(2, 3, 64, 64),
+                   params={"steps": 1000, "early_stop": False},
+                   progress=lambda f, m: seen.append(m), cancelled=cancelled)
+    assert len(seen) == 3  # no iteration ran past the cancel
+
+
+def test_params_are_validated():
+    from plugins.pgd import PGD  # the repository's plugins folder is importable in tests
+
+    p = api.make_params(PGD.Params, {"eps": "0.03", "steps": "7", "norm": "l2",
+                                     "random_start": "false"})
+    assert (p.eps, p.steps, p.norm, p.random_start) == (0.03, 7, "l2", False)
+    with pytest.raises(api.ParamError, match="above the maximum"):
+        api.make_params(PGD.Params, {"eps": 2})
+    with pytest.raises(api.ParamError, match="not one of"):
+        api.make_params(PGD.Params, {"norm": "l1"})
+    with pytest.raises(api.ParamError, match="unknown parameter"):
+        api.make_params(PGD.Params, {"epsilon": 0.1})
+    with pytest.raises(api.ParamError, match="expected int"):
+        api.make_params(PGD.Params, {"steps": "many"})
+
+
+@pytest.mark.parametrize("name,params", [
+    ("fgsm", {"eps": 0.03}),
+    ("pgd", {"eps": 0.03, "steps": 5}),
+    ("pgd", {"eps": 0.03, "steps": 5, "random_start": False, "early_stop": False}),
+    ("pgd", {"eps": 0.5, "steps": 5, "norm": "l2"}),
+])
+def test_attacks_stay_in_the_ball_and_in_range(small_model, name, params):
+    torch.manual_seed(1)
+    x = torch.rand(4, 3, 48, 40)
+    x[0] = 0.0  # corners of the range are where clipping matters
+    x[1] = 1.0
+    plugin = PluginRegistry(discover_plugins(user_dir=False)).create(name)
+    out = run_attack(plugin, small_model, x, params=params)
+    adv = out.adversarial
+    assert adv.shape == x.shape and adv.min() >= 0.0 and adv.max() <= 1.0
+    delta = (adv - x).flatten(1)
+    eps = params["eps"]
+    if params.get("norm") == "l2":
+        assert float(delta.norm(dim=1).max()) <= eps * (1 + 1e-5)
+    else:
+        assert float(delta.abs().max()) <= eps + 1e-7
+    assert torch.equal(out.linf, delta.abs().amax(dim=1))
+
+
+def test_user_plugin_folder_is_discovered(_private_home):
+    from workbench.home import user_plugins_dir
+
+    (user_plugins_dir() / "mine.py").write_text(BAD_PLUGINS["raises.py"].replace(
+        '"raises"', '"my-attack"'))
+    found = {p.name: p for p in discover_plugins()}
+    assert found["my-attack"].ok and Path(found["my-attack"].source).parent == user_plugins_dir()

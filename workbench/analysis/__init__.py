@@ -1,0 +1,1 @@
+"""Perturbation maps, image-difference metrics (numpy; torch only where noted)."""

@@ -1,0 +1,1 @@
+"""Plugin discovery and running jobs (batches, device, progress, cancel)."""

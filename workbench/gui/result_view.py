@@ -1,0 +1,120 @@
+"""Original, adversarial and perturbation heatmap side by side, with the predictions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..analysis.perturbation import heatmap_rgb, overlay, perturbation_map, to_rgb8
+from .image_view import numpy_to_qimage
+
+
+class ScaledImage(QLabel):
+    """A picture that keeps its aspect ratio as the panel resizes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(160, 160)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setStyleSheet("background: #0c0c0e;")
+        self._pixmap: QPixmap | None = None
+        self.array: np.ndarray | None = None
+
+    def set_array(self, rgb: np.ndarray) -> None:
+        self.array = rgb
+        self._pixmap = QPixmap.fromImage(numpy_to_qimage(rgb))
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._pixmap is not None:
+            self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                               Qt.TransformationMode.SmoothTransformation))
+
+    def resizeEvent(self, e) -> None:  # noqa: N802
+        self._rescale()
+        super().resizeEvent(e)
+
+
+class AttackResultView(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.original, self.adversarial, self.heatmap = ScaledImage(), ScaledImage(), ScaledImage()
+        self.titles = [QLabel(), QLabel(), QLabel()]
+        self.captions = [QLabel(), QLabel(), QLabel()]
+        grid = QGridLayout()
+        for col, (img, title, cap) in enumerate(zip(
+                (self.original, self.adversarial, self.heatmap), self.titles, self.captions,
+                strict=True)):
+            title.setStyleSheet("font-weight: bold;")
+            cap.setWordWrap(True)
+            grid.addWidget(title, 0, col)
+            grid.addWidget(img, 1, col)
+            grid.addWidget(cap, 2, col)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(70)
+        self.opacity.setObjectName("heatmap_opacity")
+        self.save_button = QPushButton("Save adversarial image…")
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Heatmap opacity"))
+        controls.addWidget(self.opacity, 1)
+        controls.addWidget(self.save_button)
+        self.verdict = QLabel("Run an attack to see its result here.")
+        self.verdict.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.verdict)
+        layout.addLayout(grid, 1)
+        layout.addLayout(controls)
+        self.opacity.valueChanged.connect(self._update_heatmap)
+        self._base: np.ndarray | None = None
+        self._heat: np.ndarray | None = None
+        self.result: dict[str, Any] | None = None
+
+    def show_result(self, path: str, result: dict[str, Any], class_names: tuple[str, ...]) -> None:
+        self.result = result
+        outcome = result["outcome"]
+        x = result["x"]
+        adv = outcome.adversarial[0].numpy()
+        diff = perturbation_map(x, adv)
+        self._base = to_rgb8(adv)
+        self._heat, top = heatmap_rgb(diff)
+        self.original.set_array(to_rgb8(x))
+        self.adversarial.set_array(self._base)
+        self._update_heatmap()
+        info = outcome.per_image(class_names)[0]
+
+        def probs(d: dict) -> str:
+            return ", ".join(f"{k} {v:.3f}" for k, v in d.items())
+
+        self.titles[0].setText(f"Original: {info['clean_class']}")
+        self.captions[0].setText(probs(info["clean_probabilities"]))
+        self.titles[1].setText(f"Adversarial: {info['adversarial_class']}")
+        self.captions[1].setText(probs(info["adversarial_probabilities"]))
+        self.titles[2].setText("Perturbation |adv − orig|")
+        self.captions[2].setText(
+            f"L∞ {info['linf']:.4f}, L2 {info['l2']:.3f}; full colour = {top:.4f} "
+            f"(amplified {1 / top if top else 0:.0f}x)")
+        flipped = "prediction changed" if info["clean_class"] != info["adversarial_class"] \
+            else "prediction unchanged"
+        ok = "succeeded" if info["success"] else "did not succeed"
+        self.verdict.setText(f"<b>{outcome.plugin}</b> on {path}: {ok} ({flipped}), "
+                             f"{info['iterations'] or '-'} iteration(s), "
+                             f"{outcome.seconds:.2f} s")
+
+    def _update_heatmap(self) -> None:
+        if self._base is not None and self._heat is not None:
+            self.heatmap.set_array(overlay(self._base, self._heat, self.opacity.value() / 100))

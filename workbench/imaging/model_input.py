@@ -1,0 +1,71 @@
+"""Stored values <-> the [0, 1] image space classifiers and attacks work in.
+
+The mapping is explicit and invertible up to quantisation, so an adversarial image can
+be written back in the stored dtype and re-read:
+- photos: value / (2**bits - 1), RGB (alpha dropped);
+- DICOM greyscale: (stored - lo) / (hi - lo) over the frame's stored data range, inverted
+  for MONOCHROME1 so the model sees the display polarity; one channel;
+- DICOM colour: value / (2**bits - 1); palette colour goes through its palette to RGB.
+The EXIF orientation is not applied: attacks perturb the stored pixel grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .medical_image import MedicalImage
+
+
+@dataclass(frozen=True)
+class ValueMapping:
+    lo: float
+    hi: float
+    invert: bool
+    dtype: str  # numpy dtype string of the stored values
+    channels: int  # 1 or 3
+    from_palette: bool = False
+
+    def to_stored(self, x01: np.ndarray) -> np.ndarray:
+        """[0, 1] values (C x H x W or H x W x C) -> stored dtype, rounded and clipped."""
+        x = np.clip(np.asarray(x01, dtype=np.float64), 0.0, 1.0)
+        if self.invert:
+            x = 1.0 - x
+        values = np.rint(self.lo + x * (self.hi - self.lo))
+        info = np.iinfo(np.dtype(self.dtype)) if np.dtype(self.dtype).kind in "ui" else None
+        if info is not None:
+            values = np.clip(values, info.min, info.max)
+        return values.astype(np.dtype(self.dtype).newbyteorder("="))
+
+
+def to_model_input(image: MedicalImage, frame: int = 0) -> tuple[np.ndarray, ValueMapping]:
+    """The frame as float32 C x H x W in [0, 1], and the mapping back to stored values."""
+    src = image.frame(frame)
+    if image.is_palette:
+        from .display import render
+
+        rgb = render(image, frame, oriented=False)
+        return (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1).copy(), \
+            ValueMapping(0.0, 255.0, False, "|u1", 3, from_palette=True)
+    if image.samples_per_pixel >= 3:
+        top = float(2 ** image.bits_stored - 1) if src.dtype.kind in "ui" else 1.0
+        rgb = src[..., :3].astype(np.float32) / top
+        return rgb.transpose(2, 0, 1).copy(), ValueMapping(0.0, top, False, src.dtype.str, 3)
+    if image.kind == "photo":
+        top = float(2 ** image.bits_stored - 1)
+        return (src.astype(np.float32) / top)[None], \
+            ValueMapping(0.0, top, False, src.dtype.str, 1)
+    lo, hi = float(src.min()), float(src.max())
+    if hi <= lo:
+        hi = lo + 1.0
+    x = (src.astype(np.float32) - lo) / (hi - lo)
+    invert = image.inverted
+    if invert:
+        x = 1.0 - x
+    return x[None].astype(np.float32), ValueMapping(lo, hi, invert, src.dtype.str, 1)
+
+
+def channels_last(x: np.ndarray) -> np.ndarray:
+    """C x H x W -> H x W x C (or H x W for one channel)."""
+    return x[0] if x.shape[0] == 1 else x.transpose(1, 2, 0)

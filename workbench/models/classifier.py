@@ -1,0 +1,114 @@
+"""The classifier wrapper: images in [0, 1] NCHW at any size in, logits out.
+
+Resizing to the network's input size and mean/std normalisation happen *inside* the
+wrapper, so attacks always work in image space and their epsilon means the same thing
+for every model. Grayscale input (C = 1) is repeated to three channels inside too, so
+an attack on a grayscale DICOM perturbs the one stored channel.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .card import ModelCard, ModelLoadError
+
+
+def build_network(architecture: str, num_classes: int) -> Any:
+    """A torchvision architecture with random weights (no downloads: weights=None)."""
+    import torchvision
+
+    try:
+        ctor = getattr(torchvision.models, architecture)
+    except AttributeError:
+        raise ModelLoadError(f"unknown torchvision architecture {architecture!r}") from None
+    return ctor(weights=None, num_classes=num_classes)
+
+
+def _wrapper_class() -> type:
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    class Classifier(torch.nn.Module):
+        def __init__(self, net: torch.nn.Module, card: ModelCard) -> None:
+            super().__init__()
+            self.net = net
+            self.card = card
+            self.register_buffer("mean", torch.tensor(card.mean).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor(card.std).view(1, 3, 1, 1))
+
+        @property
+        def class_names(self) -> tuple[str, ...]:
+            return tuple(self.card.class_names)
+
+        @property
+        def device(self) -> torch.device:
+            return self.mean.device
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.dim() != 4 or x.shape[1] not in (1, 3):
+                raise ValueError(f"expected N x (1|3) x H x W images, got {tuple(x.shape)}")
+            if x.shape[1] == 1:
+                x = x.expand(-1, 3, -1, -1)
+            if self.card.channel_order.upper() == "BGR":
+                x = x.flip(1)
+            h, w = self.card.input_size
+            if x.shape[-2:] != (h, w):
+                # bilinear with antialiasing: differentiable, and a large photo is averaged
+                # rather than aliased (what a careful preprocessing pipeline does)
+                x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False,
+                                  antialias=True)
+            return self.net((x - self.mean) / self.std)
+
+    return Classifier
+
+
+_CLASSIFIER: type | None = None
+
+
+def Classifier(net: Any, card: ModelCard) -> Any:  # noqa: N802 (a class built lazily)
+    global _CLASSIFIER
+    if _CLASSIFIER is None:
+        _CLASSIFIER = _wrapper_class()
+    return _CLASSIFIER(net, card)
+
+
+def load_classifier(card_path: str | os.PathLike[str], device: Any = "cpu") -> Any:
+    """Load a classifier from its model card (JSON). The card names the weights file:
+    a TorchScript file when architecture is "torchscript", else a state_dict for the
+    torchvision architecture. The model is in eval mode with parameters frozen, so
+    attacks take gradients with respect to the input only."""
+    import torch
+
+    card_path = Path(card_path)
+    card = ModelCard.load(card_path)
+    weights = card_path.parent / card.weights
+    if not weights.is_file():
+        raise ModelLoadError(f"{card_path}: weights file {weights} not found")
+    try:
+        if card.architecture == "torchscript":
+            net = torch.jit.load(str(weights), map_location="cpu")
+        else:
+            net = build_network(card.architecture, len(card.class_names))
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            net.load_state_dict({k: v.float() for k, v in state.items()})
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(f"{weights}: cannot load the weights ({exc})") from None
+    model = Classifier(net, card).to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def predict_proba(model: Any, images: Any, batch_size: int = 16) -> Any:
+    """Class probabilities (N x classes) for a batch in [0, 1], without gradients."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for i in range(0, images.shape[0], batch_size):
+            out.append(torch.softmax(model(images[i:i + batch_size].to(model.device)), dim=1))
+    return torch.cat(out)
