@@ -157,7 +157,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
         saved = save_derived(image, outcome.adversarial[0].numpy(), mapping, target_name,
                              description, args.frame)
         # The stored file is quantised to the original dtype: re-read it and re-measure.
-        x_saved, _ = to_model_input(load_image(saved), 0 if image.n_frames == 1 else args.frame)
+        x_saved, _ = to_model_input(load_image(saved), 0 if image.n_frames == 1 else args.frame,
+                                    value_range=(mapping.lo, mapping.hi))
         after = predict_proba(model, torch.from_numpy(x_saved)[None])[0]
         entry = outcome.per_image(model.class_names)[0]
         entry.update({

@@ -224,6 +224,7 @@ class AttackController(QObject):
 
     def _on_model_loaded(self, name: str, model: Any) -> None:
         self.model, self.model_name = model, name
+        self.fill_devices()  # torch is loaded now, so asking it about CUDA costs nothing
         card = model.card
         acc = card.metrics.get("accuracy")
         auc = card.metrics.get("auroc")

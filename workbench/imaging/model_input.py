@@ -39,8 +39,14 @@ class ValueMapping:
         return values.astype(np.dtype(self.dtype).newbyteorder("="))
 
 
-def to_model_input(image: MedicalImage, frame: int = 0) -> tuple[np.ndarray, ValueMapping]:
-    """The frame as float32 C x H x W in [0, 1], and the mapping back to stored values."""
+def to_model_input(image: MedicalImage, frame: int = 0,
+                   value_range: tuple[float, float] | None = None
+                   ) -> tuple[np.ndarray, ValueMapping]:
+    """The frame as float32 C x H x W in [0, 1], and the mapping back to stored values.
+
+    ``value_range`` fixes (lo, hi) for DICOM greyscale instead of the frame's own data
+    range: re-reading a derived image with its original's mapping gives back exactly the
+    values the attack produced (up to quantisation)."""
     src = image.frame(frame)
     if image.is_palette:
         from .display import render
@@ -56,7 +62,7 @@ def to_model_input(image: MedicalImage, frame: int = 0) -> tuple[np.ndarray, Val
         top = float(2 ** image.bits_stored - 1)
         return (src.astype(np.float32) / top)[None], \
             ValueMapping(0.0, top, False, src.dtype.str, 1)
-    lo, hi = float(src.min()), float(src.max())
+    lo, hi = value_range if value_range is not None else (float(src.min()), float(src.max()))
     if hi <= lo:
         hi = lo + 1.0
     x = (src.astype(np.float32) - lo) / (hi - lo)

@@ -1,0 +1,71 @@
+"""plugins / predict / attack from the command line, with the shipped demo models."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pydicom
+from conftest import pydicom_test_file
+
+
+def wb(*args):
+    env = dict(os.environ)
+    return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True,
+                          text=True, timeout=600, env=env)
+
+
+def test_plugins_lists_the_builtins():
+    out = wb("plugins")
+    assert out.returncode == 0, out.stdout + out.stderr
+    for name in ("fgsm", "pgd", "transfer-pgd"):
+        assert any(line.startswith(name) and " ok " in line for line in out.stdout.splitlines())
+
+
+def test_predict_json(shared_data):
+    photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000000.jpg"
+    out = wb("predict", "--model", "demo", "--json", str(photo))
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)
+    assert record["input"] == str(photo)
+    probs = record["probabilities"]
+    assert set(probs) == {"nevus", "melanoma"} and abs(sum(probs.values()) - 1) < 1e-4
+    assert record["class"] == max(probs, key=probs.get)
+
+
+def test_attack_writes_new_files_and_results(shared_data, tmp_path):
+    photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000002.jpg"
+    dicom = pydicom_test_file("CT_small.dcm")
+    out_dir = tmp_path / "out"
+    out = wb("attack", "--plugin", "pgd", "--model", "demo", "--param", "eps=0.03",
+             "--param", "steps=10", str(photo), str(dicom), "--out", str(out_dir))
+    assert out.returncode == 0, out.stderr
+    assert "attack pgd [" in out.stderr  # progress bar
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["params"]["eps"] == 0.03 and results["params"]["steps"] == 10
+    by_input = {Path(r["input"]).name: r for r in results["images"]}
+    for r in by_input.values():
+        assert Path(r["output"]).is_file() and Path(r["output"]).parent == out_dir
+        assert r["linf"] <= 0.03 + 1e-6
+        for key in ("clean_class", "adversarial_class", "clean_probabilities",
+                    "adversarial_probabilities", "success", "l2", "iterations",
+                    "saved_class", "success_after_saving"):
+            assert key in r
+    assert by_input["ISIC_0000002.jpg"]["output"].endswith(".png")
+    ds = pydicom.dcmread(by_input["CT_small.dcm"]["output"])
+    assert "DERIVED" in ds.ImageType and "pgd" in ds.DerivationDescription
+
+
+def test_attack_usage_errors(shared_data, tmp_path):
+    photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000002.jpg"
+    bad = wb("attack", "--plugin", "pgd", "--param", "eps=5", str(photo), "--out", str(tmp_path))
+    assert bad.returncode == 2 and "eps: 5.0 is above the maximum 1.0" in bad.stderr
+    missing = wb("predict", "--model", str(tmp_path / "nope.json"), str(photo))
+    assert missing.returncode == 2 and "no such model" in missing.stderr
+    unknown = wb("attack", "--plugin", "nope", str(photo), "--out", str(tmp_path))
+    assert unknown.returncode == 2 and "no plugin named 'nope'" in unknown.stderr
+    needs = wb("attack", "--plugin", "transfer-pgd", str(photo), "--out", str(tmp_path))
+    assert needs.returncode == 2 and "--surrogate" in needs.stderr

@@ -1,0 +1,127 @@
+"""The attack workflow in the real window: demo model, PGD from the generated form on a
+real dermoscopy photo, the result view with its heatmap, saving, and misbehaving plugins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench.gui.main_window import MainWindow
+
+TIMEOUT = 120_000
+
+
+@pytest.fixture
+def window(qtbot):
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    yield w
+    w.close()
+
+
+def load_demo_model(qtbot, w):
+    w.attacks.load_model("demo")
+    qtbot.waitUntil(lambda: w.attacks.model is not None, timeout=TIMEOUT)
+
+
+def open_and_wait(qtbot, w, path):
+    w.open_paths([path])
+    qtbot.waitUntil(lambda: w.view.image is not None and str(w.view.image.path) == str(path),
+                    timeout=TIMEOUT)
+
+
+def test_pgd_from_the_form_flips_the_prediction_and_shows_the_heatmap(qtbot, window,
+                                                                      shared_data, tmp_path):
+    w = window
+    load_demo_model(qtbot, w)
+    photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000002.jpg"
+    open_and_wait(qtbot, w, photo)
+    qtbot.waitUntil(lambda: w.attacks.model_panel.prediction.topLevelItemCount() == 2,
+                    timeout=TIMEOUT)
+    clean_class = w.attacks.model_panel.predicted_class()
+    ap = w.attacks.attack_panel
+    ap.plugin_box.setCurrentIndex(ap.plugin_box.findData("pgd"))
+    assert ap.form.editors["eps"].value() == pytest.approx(0.01)  # seed default, from Params
+    ap.form.set_value("eps", 0.03)  # a stronger budget keeps the test independent of luck
+    ap.run_current.click()
+    qtbot.waitUntil(lambda: str(photo) in w.attacks.results, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.attacks.task is None, timeout=TIMEOUT)
+    result = w.attacks.results[str(photo)]
+    info = result["outcome"].per_image(w.attacks.model.class_names)[0]
+    assert info["clean_class"] == clean_class
+    assert info["adversarial_class"] != clean_class and info["success"]
+    assert info["linf"] <= 0.03 + 1e-6
+    view = w.result_view
+    assert w.tabs.currentWidget() is view
+    assert view.titles[1].text() == f"Adversarial: {info['adversarial_class']}"
+    heat = view.heatmap.array
+    assert heat is not None and heat.shape[:2] == (767, 1022) and heat.std() > 1
+    view.opacity.setValue(0)  # no heatmap: the adversarial image itself
+    assert np.array_equal(view.heatmap.array, view.adversarial.array)
+    saved = w.save_adversarial(str(tmp_path / "adv.png"))
+    assert saved and saved.endswith(".png")
+    assert saved in w.study_list.paths()
+
+
+BROKEN = '''
+from dataclasses import dataclass
+from workbench.api import Attack, AttackResult, param
+
+class Raises(Attack):
+    name = "raises"
+    summary = "always raises"
+    @dataclass
+    class Params:
+        pass
+    def run(self, model, images, labels, target, params, ctx):
+        raise RuntimeError("boom from the plugin")
+
+class Loops(Attack):
+    name = "loops"
+    summary = "iterates until cancelled"
+    @dataclass
+    class Params:
+        pass
+    def run(self, model, images, labels, target, params, ctx):
+        i = 0
+        while True:
+            ctx.check_cancelled()
+            ctx.progress(0.5, f"iteration {i}")
+            model(images)
+            i += 1
+'''
+
+
+def test_misbehaving_plugins_leave_the_window_working(qtbot, shared_data, _private_home):
+    from workbench.home import user_plugins_dir
+
+    (user_plugins_dir() / "bad.py").write_text(BROKEN)
+    (user_plugins_dir() / "worse.py").write_text("import not_a_module_here\n")
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    ap = w.attacks.attack_panel
+    assert "worse" in ap.broken.text() and "No module named" in ap.broken.text()
+    load_demo_model(qtbot, w)
+    photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000001.jpg"
+    open_and_wait(qtbot, w, photo)
+
+    ap.plugin_box.setCurrentIndex(ap.plugin_box.findData("raises"))
+    ap.run_current.click()
+    qtbot.waitUntil(lambda: w.error_box is not None, timeout=TIMEOUT)
+    assert "boom from the plugin" in w.error_box.text()
+    w.error_box.accept()
+    qtbot.waitUntil(lambda: w.attacks.task is None, timeout=TIMEOUT)
+
+    ap.plugin_box.setCurrentIndex(ap.plugin_box.findData("loops"))
+    ap.run_current.click()
+    qtbot.waitUntil(lambda: "iteration 2" in ap.progress.format(), timeout=TIMEOUT)
+    ap.cancel_button.click()
+    qtbot.waitUntil(lambda: w.attacks.task is None, timeout=10_000)  # within an iteration
+    assert "cancelled" in w.statusBar().currentMessage().lower()
+    # and the window still works: another image opens and is classified
+    other = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000003.jpg"
+    open_and_wait(qtbot, w, other)
+    w.close()
