@@ -209,3 +209,22 @@ def test_user_plugin_folder_is_discovered(_private_home):
         '"raises"', '"my-attack"'))
     found = {p.name: p for p in discover_plugins()}
     assert found["my-attack"].ok and Path(found["my-attack"].source).parent == user_plugins_dir()
+
+
+def test_entry_point_plugins_are_discovered(tmp_path, monkeypatch):
+    """A pip-installed plugin package announces itself in the workbench.plugins group."""
+    import importlib
+
+    (tmp_path / "wb_extra_attack.py").write_text(BAD_PLUGINS["raises.py"].replace(
+        '"raises"', '"packaged-attack"'))
+    dist = tmp_path / "wb_extra_attack-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: wb-extra-attack\n"
+                                   "Version: 1.0\n")
+    (dist / "entry_points.txt").write_text("[workbench.plugins]\n"
+                                           "packaged = wb_extra_attack\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    found = {p.name: p for p in discover_plugins(user_dir=False)}
+    assert found["packaged-attack"].ok
+    assert found["packaged-attack"].source == "entry point wb_extra_attack"
