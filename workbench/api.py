@@ -225,3 +225,109 @@ def l2_normalise(g: Any) -> Any:
     """Each image's gradient scaled to unit L2 norm."""
     norms = g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (g.dim() - 1)))
     return g / norms
+
+
+# --- patches (universal patch, natural patch, applying a saved patch) ---------------------
+def circle_mask(size: int, device: Any = None) -> Any:
+    """A 1 x size x size disc (1 inside, 0 outside), the seed's circular patch shape."""
+    import torch
+
+    r = (torch.arange(size, device=device, dtype=torch.float32) + 0.5) / size * 2 - 1
+    return ((r[None, :] ** 2 + r[:, None] ** 2) <= 1.0).float()[None]
+
+
+def random_placements(n: int, generator: Any, *, scale: tuple[float, float] = (0.4, 0.4),
+                      max_angle: float = 22.5, device: Any = None) -> dict[str, Any]:
+    """Random patch placements for expectation over transformation: per image a scale
+    (fraction of the image's shorter side), an angle in degrees in [-max_angle, max_angle]
+    and a centre (x, y) in [0, 1] chosen so the patch's disc stays inside the image."""
+    import torch
+
+    def u(lo: float, hi: float) -> Any:
+        return lo + (hi - lo) * torch.rand(n, generator=generator, device=device)
+
+    s = u(*scale)
+    half = s / 2
+    return {"scale": s, "angle": u(-max_angle, max_angle),
+            "cx": half + (1 - 2 * half) * torch.rand(n, generator=generator, device=device),
+            "cy": half + (1 - 2 * half) * torch.rand(n, generator=generator, device=device)}
+
+
+def paste_patch(images: Any, patch: Any, placements: dict[str, Any], mask: Any = None) -> Any:
+    """Paste ``patch`` (C x h x w in [0, 1]) into every image of the batch (N x C x H x W)
+    at its placement (see :func:`random_placements`; scale is relative to the shorter
+    side, centre relative to width/height, angle in degrees, positive = clockwise on
+    screen). The whole batch is
+    transformed at once with affine grids on the images' device; differentiable with
+    respect to the patch. ``mask`` (1 x h x w) defaults to a circle."""
+    import math
+
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    n, c, h, w = images.shape
+    if patch.shape[0] != c:
+        patch = patch.expand(c, -1, -1) if patch.shape[0] == 1 else patch.mean(0, keepdim=True)
+    if mask is None:
+        mask = circle_mask(patch.shape[-1], device=patch.device)
+    src = torch.cat([patch, mask.to(patch)], dim=0)[None].expand(n, -1, -1, -1)
+    short = min(h, w)
+    side = placements["scale"].to(images) * short  # patch side in pixels
+    theta_rad = placements["angle"].to(images) * math.pi / 180
+    cos, sin = torch.cos(theta_rad), torch.sin(theta_rad)
+    # Output pixel (normalised to [-1, 1] over W and H) -> patch coordinates in [-1, 1].
+    sx, sy = w / side, h / side
+    tx = (placements["cx"].to(images) * 2 - 1)
+    ty = (placements["cy"].to(images) * 2 - 1)
+    theta = torch.zeros(n, 2, 3, device=images.device, dtype=images.dtype)
+    theta[:, 0, 0] = cos * sx
+    theta[:, 0, 1] = sin * sy
+    theta[:, 1, 0] = -sin * sx
+    theta[:, 1, 1] = cos * sy
+    theta[:, 0, 2] = -(theta[:, 0, 0] * tx + theta[:, 0, 1] * ty)
+    theta[:, 1, 2] = -(theta[:, 1, 0] * tx + theta[:, 1, 1] * ty)
+    grid = F.affine_grid(theta, (n, c + 1, h, w), align_corners=False)
+    placed = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros",
+                           align_corners=False)
+    canvas, alpha = placed[:, :c], placed[:, c:]
+    return images * (1 - alpha) + canvas * alpha
+
+
+def read_image_file(path: str) -> Any:
+    """An image file (PNG, JPEG, ...) as a C x H x W float tensor in [0, 1], RGB."""
+    import cv2
+    import numpy as np
+    import torch
+
+    data = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if data is None:
+        raise ValueError(f"{path}: not a readable image")
+    if data.ndim == 2:
+        data = data[..., None]
+    elif data.shape[2] >= 3:
+        data = cv2.cvtColor(data[..., :3], cv2.COLOR_BGR2RGB)
+    top = 65535.0 if data.dtype == np.uint16 else 255.0
+    return torch.from_numpy(np.ascontiguousarray(data).astype(np.float32) / top).permute(2, 0, 1)
+
+
+def write_image_file(image: Any, path: str) -> str:
+    """Save a C x H x W tensor in [0, 1] as an 8-bit PNG (lossless). Returns the path."""
+    import cv2
+    import numpy as np
+
+    arr = (image.detach().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
+    arr = arr.transpose(1, 2, 0)
+    if arr.shape[2] == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), arr):
+        raise OSError(f"{path}: cannot write")
+    return str(path)
+
+
+def artifacts_dir() -> str:
+    """Where plugins keep what they make (learned patches, ...): WORKBENCH_HOME/artifacts."""
+    from .home import workbench_home
+
+    path = workbench_home() / "artifacts"
+    path.mkdir(exist_ok=True)
+    return str(path)
