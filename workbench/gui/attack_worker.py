@@ -58,6 +58,9 @@ class PredictTask(QRunnable):
             self.signals.failed.emit(self.path, f"{self.path}: cannot classify ({exc})")
 
 
+UNIVERSAL_SIZE = 224  # working size of the batch a universal attack trains on
+
+
 class AttackSignals(QObject):
     progress = Signal(float, str)
     finished = Signal(str, object)  # path, dict with outcome, original x, mapping, image
@@ -84,6 +87,50 @@ class AttackTask(QRunnable):
         self._cancel.set()
 
     def run(self) -> None:
+        if getattr(self.plugin, "scope", "per-image") == "universal":
+            self._run_universal()
+        else:
+            self._run_per_image()
+        self.signals.done.emit()
+
+    def _run_universal(self) -> None:
+        """One run over all images (e.g. training a patch): they are resized to one
+        working size so they form one batch."""
+        import torch
+        import torch.nn.functional as F  # noqa: N812
+
+        from ..engine.attack_runner import AttackCancelled, AttackFailed, run_attack
+        from ..imaging.model_input import to_model_input
+
+        first = self.jobs[0][0]
+        try:
+            xs = []
+            for _path, image, frame in self.jobs:
+                x, _ = to_model_input(image, frame)
+                t = torch.from_numpy(x)[None]
+                t = t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t
+                xs.append(F.interpolate(t, size=(UNIVERSAL_SIZE, UNIVERSAL_SIZE), mode="area"))
+            batch = torch.cat(xs)
+            outcome = run_attack(
+                self.plugin, self.model, batch, targeted=self.targeted, params=self.params,
+                surrogate=self.surrogate, seed=self.seed,
+                progress=lambda f, m: self.signals.progress.emit(f, m),
+                cancelled=self._cancel.is_set, plugin_lookup=self.plugin_lookup)
+        except AttackCancelled:
+            self.signals.cancelled.emit(first)
+            return
+        except AttackFailed as exc:
+            self.signals.failed.emit(first, str(exc))
+            return
+        except Exception as exc:
+            self.signals.failed.emit(first, f"{type(exc).__name__}: {exc}")
+            return
+        self.signals.finished.emit(first, {"outcome": outcome, "x": batch[0].numpy(),
+                                           "mapping": None, "image": self.jobs[0][1],
+                                           "frame": 0, "universal": True,
+                                           "n_images": len(self.jobs)})
+
+    def _run_per_image(self) -> None:
         import torch
 
         from ..engine.attack_runner import AttackCancelled, AttackFailed, run_attack
@@ -113,4 +160,3 @@ class AttackTask(QRunnable):
                 continue
             self.signals.finished.emit(path, {"outcome": outcome, "x": x, "mapping": mapping,
                                               "image": image, "frame": frame})
-        self.signals.done.emit()

@@ -96,6 +96,8 @@ class AttackResultView(QWidget):
         self.adversarial.set_array(self._base)
         self._update_heatmap()
         info = outcome.per_image(class_names)[0]
+        patch = outcome.artifacts.get("patch")
+        self.save_button.setEnabled(result.get("mapping") is not None)
 
         def probs(d: dict) -> str:
             return ", ".join(f"{k} {v:.3f}" for k, v in d.items())
@@ -114,6 +116,19 @@ class AttackResultView(QWidget):
         self.verdict.setText(f"<b>{outcome.plugin}</b> on {path}: {ok} ({flipped}), "
                              f"{info['iterations'] or '-'} iteration(s), "
                              f"{outcome.seconds:.2f} s")
+        if result.get("universal"):
+            rate = float(outcome.success.float().mean())
+            where = outcome.artifacts.get("patch_path", "")
+            self.verdict.setText(
+                f"<b>{outcome.plugin}</b> over {result['n_images']} image(s) "
+                f"({outcome.seconds:.1f} s): success on {rate:.0%} of them; showing the "
+                f"first. {'Patch saved to ' + str(where) if where else ''}")
+            if patch is not None:  # the learned patch itself, in the third panel
+                self.titles[2].setText("Learned patch")
+                self.heatmap.set_array(to_rgb8(patch.detach().cpu().numpy()))
+                self._heat = None
+                self.captions[2].setText(f"{tuple(patch.shape[-2:])} px; apply it to any "
+                                         "image with the apply-patch plugin")
 
     def _update_heatmap(self) -> None:
         if self._base is not None and self._heat is not None:
