@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .cli_provenance import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
+from .cli_provenance import EXIT_FAILED, EXIT_OK, CommandError
 
 
 def _model(name: str, device: str) -> Any:
@@ -213,16 +213,9 @@ def build_parsers(sub: Any) -> None:
 
 
 def run(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="workbench")
-    build_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    from .models.card import ModelLoadError
+    from .cli_provenance import run as run_commands
 
-    try:
-        return args.handler(args)
-    except (CommandError, ModelLoadError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    return run_commands(argv, build_parsers)
 
 
 ATTACK_COMMANDS = ("plugins", "predict", "attack")

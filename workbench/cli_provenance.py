@@ -318,17 +318,22 @@ def build_parsers(sub: Any) -> None:
     led.set_defaults(handler=cmd_ledger)
 
 
-def run(argv: Sequence[str]) -> int:
+def run(argv: Sequence[str], build: Any = None, user_errors: tuple = ()) -> int:
+    """Parse ``argv`` with the given sub-command builder (default: this module's) and run
+    the handler. Problems the user can act on print one line and exit 2, never a
+    traceback."""
     parser = argparse.ArgumentParser(prog="workbench")
-    build_parsers(parser.add_subparsers(dest="command", required=True))
+    (build or build_parsers)(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     from .imaging.errors import ImageLoadError
+    from .models.card import ModelLoadError
     from .provenance.keys import KeyStoreError
     from .provenance.record import RecordError
 
     try:
         return args.handler(args)
-    except (CommandError, KeyStoreError, RecordError, ImageLoadError) as exc:
+    except (CommandError, KeyStoreError, RecordError, ImageLoadError, ModelLoadError,
+            *user_errors) as exc:
         _err(str(exc))
         return EXIT_USAGE
     except OSError as exc:
