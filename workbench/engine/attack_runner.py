@@ -99,7 +99,8 @@ def run_attack(plugin: Any, model: Any, images: Any, *, labels: Any = None,
     p = params if dataclasses_is_instance(params) else api.make_params(plugin.Params, params)
     if getattr(plugin, "needs_surrogate", False) and surrogate is None:
         raise AttackFailed(f"{name}: this attack needs a surrogate model")
-    x = images.to(device=device, dtype=torch.float32)
+    # Contiguous NCHW: third-party attacks call .view() on their inputs.
+    x = images.to(device=device, dtype=torch.float32).contiguous()
     with torch.inference_mode():
         clean = torch.softmax(model(x), dim=1)
     y = clean.argmax(dim=1) if labels is None else torch.as_tensor(labels, device=device).long()
