@@ -66,6 +66,6 @@ def test_attack_usage_errors(shared_data, tmp_path):
     missing = wb("predict", "--model", str(tmp_path / "nope.json"), str(photo))
     assert missing.returncode == 2 and "no such model" in missing.stderr
     unknown = wb("attack", "--plugin", "nope", str(photo), "--out", str(tmp_path))
-    assert unknown.returncode == 2 and "no plugin named 'nope'" in unknown.stderr
+    assert unknown.returncode == 2 and "no attack named 'nope'" in unknown.stderr
     needs = wb("attack", "--plugin", "transfer-pgd", str(photo), "--out", str(tmp_path))
     assert needs.returncode == 2 and "--surrogate" in needs.stderr

@@ -21,7 +21,8 @@ def _gui_parser() -> argparse.ArgumentParser:
         "Without a command, opens the GUI.",
         epilog="commands (each with -h): info FILE... | keys new|list|trust|untrust|export | "
         "sign PATH... | verify PATH... | ledger verify|proof|export|head|check-proof | "
-        "plugins | predict INPUT... | attack --plugin P INPUT... --out DIR",
+        "plugins | predict INPUT... | attack --plugin P INPUT... --out DIR | detect PATH... | "
+        "calibrate --detector D --clean DIR",
     )
     p.add_argument("--version", action="version", version=f"workbench {__version__}")
     p.add_argument("--demo", action="store_true", help="open the built-in demo study")
@@ -76,6 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .cli_attack import run as run_attack_command
 
         return run_attack_command(argv)
+
+    from .cli_detect import DETECT_COMMANDS
+
+    if argv and argv[0] in DETECT_COMMANDS:
+        from .cli_detect import run as run_detect_command
+
+        return run_detect_command(argv)
 
     if argv and argv[0] in PROVENANCE_COMMANDS:
         from .cli_provenance import run

@@ -111,7 +111,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
     registry = PluginRegistry()
     try:
-        info = registry.get(args.plugin)
+        info = registry.get(args.plugin, kind="attack")
     except KeyError as exc:
         raise CommandError(str(exc.args[0])) from None
     if not info.ok:

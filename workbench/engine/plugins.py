@@ -2,6 +2,10 @@
 ``workbench.plugins`` entry-point group. Each plugin file is imported in isolation; one
 that fails to import or declares itself wrongly is listed as broken with the reason,
 and the rest load.
+
+A file may declare attacks (subclasses of ``api.Attack``, kind "attack") and detectors
+(subclasses of ``api.Detector``, kind "detector"); each kind has its own declaration
+checks.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import dataclasses
 import importlib.metadata
 import importlib.util
 import inspect
+import re
 import sys
 import traceback
 from dataclasses import dataclass
@@ -25,7 +30,7 @@ ENTRY_POINT_GROUP = "workbench.plugins"
 @dataclass
 class PluginInfo:
     name: str
-    kind: str  # "attack" (detectors follow)
+    kind: str  # "attack" or "detector"
     source: str  # file path or entry point
     status: str  # "ok" or "broken"
     error: str = ""
@@ -34,6 +39,8 @@ class PluginInfo:
     threat: str = ""
     scope: str = ""
     version: str = ""
+    needs: tuple[str, ...] = ()  # detectors: what analyze() requires (a subset of api.NEEDS)
+    calibratable: bool = False  # detectors: the score can be thresholded on clean images
 
     @property
     def ok(self) -> bool:
@@ -56,53 +63,116 @@ def builtin_plugin_dir() -> Path | None:
     return None
 
 
-def declaration_problems(cls: type) -> list[str]:
-    """What is wrong with an Attack subclass's declaration (empty list = fine)."""
+def _params_problems(cls: type) -> list[str]:
+    """What is wrong with a plugin's ``Params`` declaration (shared by all kinds)."""
+    problems = []
+    params = getattr(cls, "Params", None)
+    if params is None or not dataclasses.is_dataclass(params):
+        return ["Params is not a dataclass"]
+    for f in dataclasses.fields(params):
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            problems.append(f"parameter {f.name} has no default")
+    try:
+        for s in api.param_specs(params):
+            if s.min is not None and s.max is not None and s.min > s.max:
+                problems.append(f"parameter {s.name}: min {s.min} > max {s.max}")
+        api.make_params(params, {})
+    except (api.ParamError, TypeError) as exc:
+        problems.append(f"default parameters are invalid: {exc}")
+    return problems
+
+
+def _name_problems(cls: type) -> list[str]:
     problems = []
     if not isinstance(getattr(cls, "name", None), str) or not cls.name.strip():
         problems.append("no name")
     if not isinstance(getattr(cls, "summary", None), str) or not cls.summary.strip():
         problems.append("no summary")
+    return problems
+
+
+def declaration_problems(cls: type) -> list[str]:
+    """What is wrong with an Attack or Detector subclass's declaration (empty = fine)."""
+    if issubclass(cls, api.Detector):
+        return detector_declaration_problems(cls)
+    problems = _name_problems(cls)
     if getattr(cls, "threat", None) not in api.THREATS:
         problems.append(f"threat {getattr(cls, 'threat', None)!r} is not one of {api.THREATS}")
     if getattr(cls, "scope", None) not in api.SCOPES:
         problems.append(f"scope {getattr(cls, 'scope', None)!r} is not one of {api.SCOPES}")
-    params = getattr(cls, "Params", None)
-    if params is None or not dataclasses.is_dataclass(params):
-        problems.append("Params is not a dataclass")
-    else:
-        for f in dataclasses.fields(params):
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                problems.append(f"parameter {f.name} has no default")
-        try:
-            for s in api.param_specs(params):
-                if s.min is not None and s.max is not None and s.min > s.max:
-                    problems.append(f"parameter {s.name}: min {s.min} > max {s.max}")
-            api.make_params(params, {})
-        except (api.ParamError, TypeError) as exc:
-            problems.append(f"default parameters are invalid: {exc}")
+    problems.extend(_params_problems(cls))
     if getattr(cls, "run", None) is api.Attack.run:
         problems.append("run() is not implemented")
     return problems
 
 
+def detector_declaration_problems(cls: type) -> list[str]:
+    """What is wrong with a Detector subclass's declaration (empty list = fine)."""
+    problems = _name_problems(cls)
+    needs = getattr(cls, "needs", None)
+    if not isinstance(needs, (tuple, list)) or not all(isinstance(n, str) for n in needs):
+        problems.append(f"needs {needs!r} is not a tuple of names from {api.NEEDS}")
+    else:
+        unknown = [n for n in needs if n not in api.NEEDS]
+        if unknown:
+            problems.append(f"needs {', '.join(map(repr, unknown))}: not in {api.NEEDS}")
+    if not isinstance(getattr(cls, "calibratable", None), bool):
+        problems.append("calibratable is not True or False")
+    problems.extend(_params_problems(cls))
+    if getattr(cls, "analyze", None) is api.Detector.analyze:
+        problems.append("analyze() is not implemented")
+    return problems
+
+
+def _kind(cls: type) -> str:
+    return "detector" if issubclass(cls, api.Detector) else "attack"
+
+
 def _info_from_class(cls: type, source: str) -> PluginInfo:
     problems = declaration_problems(cls)
     name = getattr(cls, "name", "") or cls.__name__
-    common = {key: str(getattr(cls, key, "")) for key in ("summary", "threat", "scope", "version")}
+    kind = _kind(cls)
+    common: dict[str, Any] = {key: str(getattr(cls, key, ""))
+                              for key in ("summary", "version")}
+    if kind == "attack":
+        common.update(threat=str(getattr(cls, "threat", "")), scope=str(getattr(cls, "scope", "")))
+    else:
+        needs = getattr(cls, "needs", ())
+        common.update(needs=tuple(needs) if isinstance(needs, (tuple, list)) else (),
+                      calibratable=getattr(cls, "calibratable", False) is True)
     if problems:
-        return PluginInfo(name, "attack", source, "broken", "; ".join(problems), None, **common)
-    return PluginInfo(name, "attack", source, "ok", "", cls, **common)
+        return PluginInfo(name, kind, source, "broken", "; ".join(problems), None, **common)
+    return PluginInfo(name, kind, source, "ok", "", cls, **common)
 
 
-def _attack_classes(module: ModuleType) -> list[type]:
+def _plugin_classes(module: ModuleType) -> list[type]:
+    """The Attack and Detector subclasses a module defines (not the ones it imports)."""
     return [obj for _, obj in inspect.getmembers(module, inspect.isclass)
-            if issubclass(obj, api.Attack) and obj is not api.Attack
+            if issubclass(obj, (api.Attack, api.Detector))
+            and obj not in (api.Attack, api.Detector)
             and obj.__module__ == module.__name__]
 
 
+# A file that does not import cannot say what it declares: its source text can.
+_DETECTOR_CLASS = re.compile(r"^class\s+\w+\s*\(\s*(?:\w+\.)*Detector\s*\)", re.MULTILINE)
+_ATTACK_CLASS = re.compile(r"^class\s+\w+\s*\(\s*(?:\w+\.)*Attack\s*\)", re.MULTILINE)
+
+
+def _kind_from_source(path: Path) -> str:
+    """The kind a file declares, read from its text: detector when it declares only
+    detectors, else attack (the older default)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "attack"
+    if _DETECTOR_CLASS.search(text) and not _ATTACK_CLASS.search(text):
+        return "detector"
+    return "attack"
+
+
 def load_plugin_file(path: Path) -> list[PluginInfo]:
-    """Import one plugin file on its own and describe the attacks it declares."""
+    """Import one plugin file on its own and describe the attacks and detectors it
+    declares."""
     module_name = f"workbench_plugin_{abs(hash(str(path.resolve())))}_{path.stem}"
     try:
         spec = importlib.util.spec_from_file_location(module_name, path)
@@ -116,9 +186,9 @@ def load_plugin_file(path: Path) -> list[PluginInfo]:
         if isinstance(exc, KeyboardInterrupt):
             raise
         tb = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        return [PluginInfo(path.stem, "attack", str(path), "broken", f"import failed: {tb}",
-                           None)]
-    classes = _attack_classes(module)
+        return [PluginInfo(path.stem, _kind_from_source(path), str(path), "broken",
+                           f"import failed: {tb}", None)]
+    classes = _plugin_classes(module)
     if not classes:
         return []  # helper modules are not plugins
     return [_info_from_class(c, str(path)) for c in classes]
@@ -135,7 +205,7 @@ def _entry_point_plugins() -> list[PluginInfo]:
             out.append(PluginInfo(ep.name, "attack", f"entry point {ep.value}", "broken",
                                   f"import failed: {type(exc).__name__}: {exc}"))
             continue
-        classes = [obj] if inspect.isclass(obj) else _attack_classes(obj)
+        classes = [obj] if inspect.isclass(obj) else _plugin_classes(obj)
         out.extend(_info_from_class(c, f"entry point {ep.value}") for c in classes)
     return out
 
@@ -174,15 +244,20 @@ class PluginRegistry:
     def __init__(self, plugins: list[PluginInfo] | None = None) -> None:
         self.plugins = plugins if plugins is not None else discover_plugins()
 
-    def get(self, name: str) -> PluginInfo:
+    def get(self, name: str, kind: str | None = None) -> PluginInfo:
+        """The plugin called ``name`` (of ``kind``, "attack" or "detector", when given)."""
         for p in self.plugins:
-            if p.name == name:
+            if p.name == name and (kind is None or p.kind == kind):
                 return p
-        raise KeyError(f"no plugin named {name!r}; available: "
-                       + ", ".join(p.name for p in self.plugins if p.ok))
+        raise KeyError(f"no {kind or 'plugin'} named {name!r}; available: "
+                       + ", ".join(p.name for p in self.plugins
+                                   if p.ok and (kind is None or p.kind == kind)))
 
     def attacks(self) -> list[PluginInfo]:
         return [p for p in self.plugins if p.kind == "attack"]
+
+    def detectors(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if p.kind == "detector"]
 
     def create(self, name: str) -> Any:
         info = self.get(name)

@@ -1,0 +1,215 @@
+"""Headless detector commands: ``detect`` and ``calibrate`` (torch loads only when a
+selected detector needs a model).
+
+``workbench detect PATH...`` runs the detectors on each image and prints one row per
+image and detector (file, detector, score, threshold, verdict, explanation), or JSON
+lines with ``--json``. A saved calibration (``workbench calibrate``) supplies the
+threshold when it was made with the same detector version, parameters and model.
+Exit status: 0 when no image is flagged suspicious or tampered, 1 when one is (or an
+image or detector failed), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .cli_provenance import EXIT_FAILED, EXIT_OK, CommandError
+
+
+def _registry() -> Any:
+    from .engine.plugins import PluginRegistry
+
+    return PluginRegistry()
+
+
+def _selected(registry: Any, names: str | None) -> list[Any]:
+    """The detectors named in ``names`` (comma-separated), else every working one."""
+    available = {p.name: p for p in registry.detectors()}
+    if not names:
+        return [p for p in available.values() if p.ok]
+    out = []
+    for name in (n.strip() for n in names.split(",") if n.strip()):
+        if name not in available:
+            raise CommandError(f"no detector named {name!r}; available: "
+                               + ", ".join(sorted(available)))
+        if not available[name].ok:
+            raise CommandError(f"detector {name} is broken: {available[name].error}")
+        out.append(available[name])
+    return out
+
+
+def _model(name: str, device: str) -> Any:
+    from .cli_attack import _model as load
+
+    return load(name, device)
+
+
+def _model_name(model: Any) -> str:
+    card = getattr(model, "card", None)
+    return str(getattr(card, "name", "")) if model is not None else ""
+
+
+def _inputs(paths: list[str]) -> list[Path]:
+    from .cli_attack import _inputs as find
+
+    return find(paths)
+
+
+def _threshold(info: Any, detector: Any, params: Any, model_name: str,
+               directory: str | None) -> tuple[float | None, str]:
+    """The saved threshold that applies, and a note when one exists but does not."""
+    if not info.calibratable:
+        return None, ""
+    from .engine.calibration import CalibrationError, load_calibration
+
+    try:
+        cal = load_calibration(info.name, directory)
+    except CalibrationError as exc:
+        return None, str(exc)
+    if cal is None:
+        return None, ""
+    ok, why = cal.applies_to(detector, params, model_name)
+    return (cal.threshold, "") if ok else (None, f"saved calibration not used: {why}")
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from . import api
+    from .engine.detector_runner import DetectorCancelled, DetectorFailed, run_detector
+    from .imaging.errors import ImageLoadError
+    from .imaging.loader import load_image
+
+    infos = _selected(_registry(), args.detectors)
+    if not infos:
+        raise CommandError("no working detector plugins found")
+    files = _inputs(args.inputs)
+    reference = load_image(args.reference) if args.reference else None
+    wants_model = any("model" in i.needs for i in infos)
+    model = _model(args.model, args.device) if wants_model and args.model != "none" else None
+    model_name = _model_name(model)
+    detectors = []
+    for info in infos:
+        det = info.create()
+        params = api.make_params(det.Params, {})
+        threshold, note = _threshold(info, det, params, model_name, args.calibration)
+        detectors.append((det, params, threshold, note))
+
+    flagged = failures = 0
+    if not args.json:
+        print(f"{'file':<28} {'detector':<22} {'score':>9} {'threshold':>9}  "
+              f"{'verdict':<13} explanation")
+    for f in files:
+        try:
+            image = load_image(f)
+        except ImageLoadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        image_flagged = False
+        for det, params, threshold, note in detectors:
+            try:
+                out = run_detector(det, image, params, model=model, reference=reference,
+                                   threshold=threshold)
+            except DetectorFailed as exc:
+                print(f"error: {f}: {str(exc).splitlines()[0]}", file=sys.stderr)
+                failures += 1
+                continue
+            except DetectorCancelled:
+                print("cancelled", file=sys.stderr)
+                return EXIT_FAILED
+            image_flagged |= out.flagged
+            explanation = out.explanation + (f" [{note}]" if note else "")
+            if args.json:
+                row = {"file": str(f), **out.to_json()}
+                row["explanation"] = explanation
+                print(json.dumps(row))
+            else:
+                score = "-" if out.score is None else f"{out.score:.4g}"
+                thr = "-" if out.threshold is None else f"{out.threshold:.4g}"
+                print(f"{_short(f.name, 28):<28} {out.name:<22} {score:>9} {thr:>9}  "
+                      f"{out.verdict:<13} {explanation}")
+        flagged += image_flagged
+    if not args.json:
+        print(f"{len(files)} image(s): {flagged} flagged suspicious or tampered"
+              + (f", {failures} error(s)" if failures else ""), file=sys.stderr)
+    return EXIT_FAILED if flagged or failures else EXIT_OK
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from . import api
+    from .engine.calibration import CalibrationError, calibrate, calibration_file
+    from .progress_bar import ProgressBar
+
+    if "," in args.detector:
+        raise CommandError("calibrate one detector at a time")
+    (info,) = _selected(_registry(), args.detector)
+    if not info.calibratable:
+        raise CommandError(f"{info.name} is not calibratable: its verdict is decisive")
+    clean = Path(args.clean)
+    if not clean.exists():
+        raise CommandError(f"{clean}: no such file or folder")
+    det = info.create()
+    from .cli_attack import _param_values
+
+    try:
+        params = api.make_params(det.Params, _param_values(args.param))
+    except api.ParamError as exc:
+        raise CommandError(f"{info.name}: {exc}") from None
+    model = _model(args.model, args.device) if "model" in info.needs else None
+    bar = ProgressBar(f"calibrate {info.name}")
+    try:
+        cal = calibrate(det, params, [clean], model, args.fpr,
+                        progress=lambda done, total, name: bar.update(done, total, name),
+                        directory=args.calibration)
+    except CalibrationError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"{info.name}: threshold {cal.threshold:.6g} at {cal.fpr:.1%} false positives "
+          f"on {cal.n} clean image(s) (scores {cal.summary['min']:.4g}..{cal.summary['max']:.4g}"
+          f", median {cal.summary['median']:.4g}); {len(cal.skipped)} skipped")
+    for s in cal.skipped:
+        print(f"  skipped {s['path']}: {s['reason']}", file=sys.stderr)
+    print(f"saved to {calibration_file(info.name, args.calibration)}")
+    return EXIT_OK
+
+
+def build_parsers(sub: Any) -> None:
+    d = sub.add_parser("detect", help="run detectors on images (table or JSON lines)")
+    d.add_argument("inputs", nargs="+", metavar="PATH", help="image files or folders")
+    d.add_argument("--detectors", metavar="A,B", help="comma-separated (default: all)")
+    d.add_argument("--model", default="demo",
+                   help="classifier for model-based detectors: demo, a card, or none")
+    d.add_argument("--reference", metavar="FILE", help="reference image (e.g. the original)")
+    d.add_argument("--calibration", metavar="DIR",
+                   help="folder of saved calibrations (default: in WORKBENCH_HOME)")
+    d.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    d.add_argument("--json", action="store_true", help="one JSON object per image and detector")
+    d.set_defaults(handler=cmd_detect)
+
+    c = sub.add_parser("calibrate", help="threshold a detector on clean images at a set FPR")
+    c.add_argument("--detector", required=True)
+    c.add_argument("--clean", required=True, metavar="DIR", help="folder of clean images")
+    c.add_argument("--fpr", type=float, default=0.05, help="false-positive rate (0.05)")
+    c.add_argument("--model", default="demo", help="demo, demo-surrogate, or a model card")
+    c.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    c.add_argument("--calibration", metavar="DIR",
+                   help="where to save it (default: WORKBENCH_HOME/calibration)")
+    c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    c.set_defaults(handler=cmd_calibrate)
+
+
+def run(argv: Sequence[str]) -> int:
+    from .cli_provenance import run as run_commands
+    from .engine.calibration import CalibrationError
+
+    return run_commands(argv, build_parsers, user_errors=(CalibrationError,))
+
+
+DETECT_COMMANDS = ("detect", "calibrate")
