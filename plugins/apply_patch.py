@@ -21,8 +21,8 @@ from workbench.api import (
     artifacts_dir,
     param,
     paste_patch,
-    random_placements,
     read_image_file,
+    seeded_placements,
 )
 
 PATCH_PLUGINS = ("universal-patch", "natural-patch")  # the file name prefixes they write
@@ -65,9 +65,8 @@ class ApplyPatch(Attack):
         patch = square(read_image_file(str(path))).to(images.device)
         n = images.shape[0]
         if params.placement == "random":
-            gen = torch.Generator(device=images.device)
-            gen.manual_seed(int(ctx.seed))  # as universal-patch and natural-patch do
-            where = random_placements(n, gen, scale=(params.scale, params.scale),
+            # the same places universal-patch and natural-patch use for this seed
+            where = seeded_placements(n, ctx.seed, scale=params.scale,
                                       max_angle=params.max_angle, device=images.device)
         else:
             where = {key: torch.full((n,), float(value), device=images.device) for key, value

@@ -13,20 +13,17 @@ gives each image its target's patch; an untargeted run uses ``target_class``.
 
 from __future__ import annotations
 
-import re
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from workbench.api import (
     Attack,
     AttackResult,
     RunContext,
-    artifacts_dir,
+    new_artifact_path,
     param,
     paste_patch,
-    random_placements,
+    seeded_placements,
     write_image_file,
 )
 
@@ -75,9 +72,7 @@ class NaturalPatch(Attack):
         ctx.progress(0.5, "natural patch cut")
 
         # The adversarial patch's evaluation placements (universal-patch does the same).
-        gen = torch.Generator(device=x.device)
-        gen.manual_seed(int(ctx.seed))
-        where = random_placements(x.shape[0], gen, scale=(params.eval_scale,) * 2,
+        where = seeded_placements(x.shape[0], ctx.seed, scale=params.eval_scale,
                                   max_angle=params.max_angle, device=x.device)
         per_image = (target if target is not None
                      else torch.full((x.shape[0],), classes[0], device=x.device))
@@ -90,7 +85,7 @@ class NaturalPatch(Attack):
         ctx.progress(1.0, "natural patch pasted")
 
         names = getattr(model, "class_names", None)
-        paths = {cls: write_image_file(p, unique_png(
+        paths = {cls: write_image_file(p, new_artifact_path(
             self.name, names[cls] if names and cls < len(names) else f"class{cls}"))
             for cls, p in patches.items()}
         first = classes[0]
@@ -115,15 +110,3 @@ def disc_source(image: Any, crop: float, size: int) -> Any:
     return F.interpolate(square[None], size=(size, size), mode="bilinear", align_corners=False,
                          antialias=True)[0].clamp(0.0, 1.0)
 
-
-def unique_png(kind: str, label: str) -> str:
-    """A new file name under the artifacts folder: kind, class and time, never reused."""
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", label).strip("-") or "class"
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = Path(artifacts_dir())
-    nanos = time.time_ns() % 1_000_000_000
-    path = folder / f"{kind}_{safe}_{stamp}-{nanos:09d}.png"
-    while path.exists():
-        nanos += 1
-        path = folder / f"{kind}_{safe}_{stamp}-{nanos:09d}.png"
-    return str(path)

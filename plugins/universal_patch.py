@@ -29,20 +29,18 @@ batched affine grid, and takes one forward and one backward (gradients for the p
 
 from __future__ import annotations
 
-import re
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from workbench.api import (
     Attack,
     AttackResult,
     RunContext,
-    artifacts_dir,
+    new_artifact_path,
     param,
     paste_patch,
     random_placements,
+    seeded_placements,
     write_image_file,
 )
 
@@ -96,7 +94,8 @@ class UniversalPatch(Attack):
         # Evaluation placements come from a generator of their own seeded with the run's
         # seed: they depend on the seed and batch size only, so natural-patch and
         # apply-patch (placement "random") with the same seed paste at the same places.
-        placements = eval_placements(x, params.eval_scale, params.max_angle, ctx)
+        placements = seeded_placements(x.shape[0], ctx.seed, scale=params.eval_scale,
+                                       max_angle=params.max_angle, device=x.device)
         per_image = (target if target is not None
                      else torch.full((x.shape[0],), classes[0], device=x.device))
         adv = x.clone()
@@ -156,16 +155,6 @@ def train_patch(model: Any, x: Any, cls: int, params: Any, ctx: RunContext, k: i
     return patch.detach()
 
 
-def eval_placements(x: Any, scale: float, max_angle: float, ctx: RunContext) -> dict[str, Any]:
-    """Seeded placements at a fixed scale, shared by the patch plugins (see run)."""
-    import torch
-
-    gen = torch.Generator(device=x.device)
-    gen.manual_seed(int(ctx.seed))
-    return random_placements(x.shape[0], gen, scale=(scale, scale), max_angle=max_angle,
-                             device=x.device)
-
-
 def patch_artifacts(kind: str, patches: dict[int, Any], classes: list[int],
                     model: Any) -> dict[str, Any]:
     """The patches as CPU tensors and PNG files under the artifacts folder. ``patch``,
@@ -175,20 +164,8 @@ def patch_artifacts(kind: str, patches: dict[int, Any], classes: list[int],
     paths: dict[int, str] = {}
     for cls, patch in patches.items():
         label = names[cls] if names and cls < len(names) else f"class{cls}"
-        paths[cls] = write_image_file(patch, unique_png(kind, label))
+        paths[cls] = write_image_file(patch, new_artifact_path(kind, label))
     first = classes[0]
     return {"patch": patches[first].cpu(), "patch_path": paths[first], "target_class": first,
             "patches": {cls: p.cpu() for cls, p in patches.items()}, "patch_paths": paths}
 
-
-def unique_png(kind: str, label: str) -> str:
-    """A new file name under the artifacts folder: kind, class and time, never reused."""
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", label).strip("-") or "class"
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = Path(artifacts_dir())
-    nanos = time.time_ns() % 1_000_000_000
-    path = folder / f"{kind}_{safe}_{stamp}-{nanos:09d}.png"
-    while path.exists():  # two patches within the same nanosecond tick
-        nanos += 1
-        path = folder / f"{kind}_{safe}_{stamp}-{nanos:09d}.png"
-    return str(path)

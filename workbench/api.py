@@ -413,3 +413,33 @@ def verify_capture(path: str) -> Any:
     from .provenance.verify import verify_image
 
     return verify_image(path)
+
+
+def new_artifact_path(kind: str, label: str, suffix: str = ".png") -> str:
+    """A new file name under :func:`artifacts_dir`: kind, label and time, never reused
+    (so a saved patch is never overwritten by the next run)."""
+    import re
+    import time
+    from pathlib import Path
+
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", label).strip("-") or "item"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = Path(artifacts_dir())
+    nanos = time.time_ns() % 1_000_000_000
+    path = folder / f"{kind}_{safe}_{stamp}-{nanos:09d}{suffix}"
+    while path.exists():  # two artifacts within the same clock tick
+        nanos += 1
+        path = folder / f"{kind}_{safe}_{stamp}-{nanos:09d}{suffix}"
+    return str(path)
+
+
+def seeded_placements(n: int, seed: int, *, scale: float, max_angle: float,
+                      device: Any = None) -> dict[str, Any]:
+    """Placements at a fixed scale from a fresh generator seeded with ``seed``: patch
+    plugins that use the run's seed put their patches in exactly the same places, so an
+    adversarial patch and its natural control are compared like for like."""
+    import torch
+
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed))
+    return random_placements(n, gen, scale=(scale, scale), max_angle=max_angle, device=device)
