@@ -31,12 +31,13 @@ from .. import __version__
 from ..imaging import MedicalImage, Window
 from ..imaging.presets import PRESETS_CT
 from .attack_docks import attach as attach_attack_docks
+from .detectors_panel import DetectorsPanel, DetectTask
 from .image_view import ImageView
 from .load_worker import LoadTask
 from .metadata_panel import MetadataPanel
 from .provenance_panel import ProvenancePanel, badge_for
 from .provenance_worker import SignTask, VerifyTask
-from .result_view import AttackResultView
+from .result_view import AttackResultView, ScaledImage
 from .settings import add_recent_path, recent_paths
 from .study_list import StudyList
 
@@ -74,9 +75,11 @@ class MainWindow(QMainWindow):
         cl.addWidget(self.view, 1)
         cl.addWidget(frame_bar)
         self.result_view = AttackResultView()
+        self.evidence_view = ScaledImage()
         self.tabs = QTabWidget()
         self.tabs.addTab(image_page, "Image")
         self.tabs.addTab(self.result_view, "Attack result")
+        self.tabs.addTab(self.evidence_view, "Detector evidence")
         self.setCentralWidget(self.tabs)
 
         self.study_list = StudyList()
@@ -107,6 +110,13 @@ class MainWindow(QMainWindow):
         self._set_busy(None)
 
         self.attacks = attach_attack_docks(self)
+        self.detectors = DetectorsPanel()
+        self.detect_task: DetectTask | None = None
+        self._add_dock("Detectors", self.detectors, Qt.DockWidgetArea.RightDockWidgetArea, 480)
+        self.detectors.run_button.clicked.connect(self.run_detectors)
+        self.detectors.cancel_button.clicked.connect(
+            lambda: self.detect_task.cancel() if self.detect_task else None)
+        self.detectors.table.itemClicked.connect(self._show_evidence)
         self.result_view.save_button.clicked.connect(self.save_adversarial)
 
         self.preset_box = QComboBox()
@@ -520,6 +530,51 @@ class MainWindow(QMainWindow):
         self.open_paths([saved])
         return str(saved)
 
+    # --- detectors ------------------------------------------------------------------------
+    def run_detectors(self) -> bool:
+        path = self.current_path
+        if not path or path not in self.images or self.detect_task is not None:
+            return False
+        infos = [p for p in self.attacks.registry.plugins if p.kind == "detector" and p.ok]
+        task = DetectTask(path, self.images[path], infos, self.attacks.model,
+                          self.attacks.model_name)
+        task.signals.outcome.connect(lambda p, out: self.detectors.add_outcome(out)
+                                     if p == self.current_path else None)
+        task.signals.failed.connect(lambda p, name, msg: self.detectors.add_failure(name, msg))
+        task.signals.progress.connect(
+            lambda f, m: (self.detectors.progress.setValue(int(f * 1000)),
+                          self.detectors.progress.setFormat(m)))
+        task.signals.done.connect(self._on_detectors_done)
+        self.detectors.clear()
+        self.detectors.set_running(True)
+        self.detect_task = task
+        self.pool.start(task, 1)
+        return True
+
+    def _on_detectors_done(self, _path: str) -> None:
+        self.detect_task = None
+        self.detectors.set_running(False)
+
+    def _show_evidence(self, item, _column: int = 0) -> None:
+        """A detector's evidence map over the image it was computed on."""
+        from ..analysis.perturbation import heatmap_rgb, overlay
+        from ..imaging.display import render
+
+        name = item.data(0, Qt.ItemDataRole.UserRole)
+        out = self.detectors.outcomes.get(name)
+        image = self.images.get(self.current_path or "")
+        if out is None or out.evidence is None or image is None:
+            return
+        base = render(image, self.view.frame, oriented=False)
+        heat, _ = heatmap_rgb(out.evidence)
+        if heat.shape[:2] != base.shape[:2]:
+            import cv2
+
+            heat = cv2.resize(heat, (base.shape[1], base.shape[0]))
+        self.evidence_view.set_array(overlay(base, heat, 0.6))
+        self.tabs.setCurrentWidget(self.evidence_view)
+        self.statusBar().showMessage(f"{name}: {out.explanation}", 10000)
+
     def open_key_manager(self) -> None:
         from .key_manager import KeyManagerDialog
 
@@ -537,6 +592,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, e) -> None:  # noqa: N802
         self.cancel_loading()
         self.attacks.cancel()
+        if self.detect_task is not None:
+            self.detect_task.cancel()
         self.pool.clear()  # queued background checks are dropped, not waited for
         self.pool.waitForDone(5000)
         super().closeEvent(e)
