@@ -566,7 +566,13 @@ class MainWindow(QMainWindow):
         if out is None or out.evidence is None or image is None:
             return
         base = render(image, self.view.frame, oriented=False)
-        heat, _ = heatmap_rgb(out.evidence)
+        import numpy as np
+
+        evidence = np.asarray(out.evidence, dtype=np.float32)
+        # Sparse maps (residuals, error levels) are scaled at their 99.5th percentile so a
+        # few extreme pixels do not turn the rest black.
+        top = float(np.percentile(evidence, 99.5)) or float(evidence.max()) or 1.0
+        heat, _ = heatmap_rgb(evidence, scale=top)
         if heat.shape[:2] != base.shape[:2]:
             import cv2
 
