@@ -22,7 +22,7 @@ def _gui_parser() -> argparse.ArgumentParser:
         epilog="commands (each with -h): info FILE... | keys new|list|trust|untrust|export | "
         "sign PATH... | verify PATH... | ledger verify|proof|export|head|check-proof | "
         "plugins | predict INPUT... | attack --plugin P INPUT... --out DIR | detect PATH... | "
-        "calibrate --detector D --clean DIR",
+        "calibrate --detector D --clean DIR | report IMAGE... --out F.html|F.pdf",
     )
     p.add_argument("--version", action="version", version=f"workbench {__version__}")
     p.add_argument("--demo", action="store_true", help="open the built-in demo study")
@@ -70,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "info":
         return cmd_info(argv[1:])
+    if argv and argv[0] == "report":
+        from .cli_report import run as run_report
+
+        return run_report(argv)
     from .cli_attack import ATTACK_COMMANDS
     from .cli_provenance import PROVENANCE_COMMANDS
 

@@ -1,0 +1,72 @@
+"""``workbench report IMAGE... --out report.html|.pdf``: the case report, headless."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .cli_provenance import EXIT_OK, CommandError
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .engine.plugins import PluginRegistry
+    from .report.case_report import build_case, fingerprint_report, render_html
+
+    missing = [p for p in args.images if not Path(p).is_file()]
+    if missing:
+        raise CommandError(f"{missing[0]}: no such file")
+    model = None
+    if args.model != "none":
+        from .models.zoo import load_model
+
+        model = load_model(args.model)
+    registry = PluginRegistry()
+    infos = [p for p in registry.plugins if p.kind == "detector" and p.ok]
+    if args.detectors not in ("all", "none"):
+        wanted = {d.strip() for d in args.detectors.split(",")}
+        infos = [p for p in infos if p.name in wanted]
+    elif args.detectors == "none":
+        infos = []
+    cases = [build_case(p, model=model, model_name=args.model,
+                        detectors=[i.create() for i in infos]) for p in args.images]
+    html = render_html(cases, title=args.title)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".pdf":
+        from .gui.report_pdf import html_to_pdf  # Qt's PDF writer, offscreen
+
+        html_to_pdf(html, out)
+    else:
+        out.write_text(html, encoding="utf-8")
+    key = None
+    if args.sign:
+        from .cli_provenance import _passphrase
+        from .provenance import keys
+
+        info = keys.resolve_key(args.key)
+        key = keys.load_private_key(info.fingerprint, _passphrase(args))
+    stamp = fingerprint_report(out, key)
+    print(f"report of {len(cases)} image(s) written to {out} (sha256 {stamp['sha256'][:16]}…"
+          + (", signed" if key is not None else "") + ")")
+    return EXIT_OK
+
+
+def build_parsers(sub: Any) -> None:
+    r = sub.add_parser("report", help="case report (HTML or PDF) of images")
+    r.add_argument("images", nargs="+", metavar="IMAGE")
+    r.add_argument("--out", required=True, help="report.html or report.pdf")
+    r.add_argument("--model", default="demo", help="demo, a model card, or none")
+    r.add_argument("--detectors", default="all", help="all, none, or a comma list")
+    r.add_argument("--title", default="Case report")
+    r.add_argument("--sign", action="store_true", help="sign the report's hash")
+    r.add_argument("--key", metavar="FINGERPRINT_PREFIX")
+    r.add_argument("--passphrase-file", metavar="FILE")
+    r.set_defaults(handler=cmd_report)
+
+
+def run(argv: Sequence[str]) -> int:
+    from .cli_provenance import run as run_commands
+
+    return run_commands(argv, build_parsers)

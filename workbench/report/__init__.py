@@ -1,0 +1,1 @@
+"""Case reports (HTML, and PDF through the GUI package's Qt PDF writer)."""

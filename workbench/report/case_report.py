@@ -1,0 +1,165 @@
+"""A case report an auditor can keep: identity, fingerprints, provenance verdict, the
+model's answer, every detector's finding, and pictures, in one self-contained HTML file
+(images inline as PNG data URIs). The report's own SHA-256 is written beside it and can
+be signed with the user's key."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+
+THUMB = 360  # longest side of the pictures in the report, px
+
+
+def _png_data_uri(rgb: np.ndarray) -> str:
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = THUMB / max(h, w)
+    if scale < 1:
+        rgb = cv2.resize(rgb, (max(1, int(w * scale)), max(1, int(h * scale))),
+                         interpolation=cv2.INTER_AREA)
+    arr = rgb if rgb.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", arr)
+    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode() if ok else ""
+
+
+def build_case(path: str | Path, *, model: Any = None, model_name: str = "",
+               detectors: list[Any] | None = None) -> dict[str, Any]:
+    """Everything the report says about one image (JSON-able, plus inline pictures)."""
+    from ..analysis.perturbation import heatmap_rgb, overlay
+    from ..imaging.display import render
+    from ..imaging.loader import load_image
+    from ..provenance.fingerprint import file_sha256, pixel_fingerprint
+    from ..provenance.verify import verify_image
+
+    image = load_image(path)
+    base = render(image, 0, oriented=False)
+    case: dict[str, Any] = {
+        "file": str(path), "identity": image.describe(),
+        "fingerprints": {"pixels_sha256": pixel_fingerprint(image).sha256,
+                         "file_sha256": file_sha256(path)},
+        "picture": _png_data_uri(base),
+    }
+    v = verify_image(path, image=image)
+    case["provenance"] = {"verdict": v.verdict, "summary": v.summary,
+                          "record_source": v.record_source,
+                          "checks": [(c.name, c.status, c.message) for c in v.checks]}
+    if model is not None:
+        from ..api import image_tensor
+        from ..models.classifier import predict_proba
+
+        probs = predict_proba(model, image_tensor(image))[0]
+        case["prediction"] = {"model": model_name or model.card.name,
+                              "probabilities": {n: round(float(probs[i]), 4)
+                                                for i, n in enumerate(model.class_names)}}
+    findings = []
+    for det in detectors or []:
+        from ..api import make_params
+        from ..engine.detector_runner import DetectorFailed, run_detector
+
+        try:
+            out = run_detector(det, image, make_params(det.Params, {}), model=model)
+        except DetectorFailed as exc:
+            findings.append({"detector": det.name, "verdict": "failed",
+                             "explanation": str(exc).splitlines()[0]})
+            continue
+        entry = {"detector": out.name, "score": out.score, "threshold": out.threshold,
+                 "verdict": out.verdict, "explanation": out.explanation}
+        if out.evidence is not None:
+            ev = np.asarray(out.evidence, dtype=np.float32)
+            top = float(np.percentile(ev, 99.5)) or float(ev.max()) or 1.0
+            heat, _ = heatmap_rgb(ev, scale=top)
+            if heat.shape[:2] != base.shape[:2]:
+                import cv2
+
+                heat = cv2.resize(heat, (base.shape[1], base.shape[0]))
+            entry["picture"] = _png_data_uri(overlay(base, heat, 0.6))
+        findings.append(entry)
+    case["findings"] = findings
+    return case
+
+
+def render_html(cases: list[dict[str, Any]], title: str = "Case report") -> str:
+    """The report as one self-contained HTML document."""
+    e = html.escape
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    colours = {"pass": "#2e9d4a", "fail": "#d23c3c", "warn": "#c98a0a", "skip": "#8a8f98",
+               "intact": "#2e9d4a", "re-encoded": "#2e9d4a", "tampered": "#d23c3c",
+               "clean": "#2e9d4a", "suspicious": "#c98a0a", "failed": "#d23c3c"}
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
+             "<style>body{font-family:sans-serif;margin:24px;color:#222}"
+             "table{border-collapse:collapse;margin:6px 0 14px}td,th{border:1px solid #ccc;"
+             "padding:3px 6px;font-size:12px;text-align:left;vertical-align:top}"
+             "h2{border-bottom:2px solid #444;padding-bottom:4px}.v{font-weight:bold}"
+             "img{margin:4px;border:1px solid #999}</style></head><body>",
+             f"<h1>{e(title)}</h1><p>workbench {e(__version__)} &middot; {e(created)} &middot; "
+             f"{len(cases)} image(s)</p>"]
+    for case in cases:
+        prov = case["provenance"]
+        colour = colours.get(prov["verdict"], "#8a8f98")
+        parts.append(f"<h2>{e(Path(case['file']).name)}</h2><p>{e(case['file'])}</p>")
+        parts.append(f"<p class='v' style='color:{colour}'>Provenance: {e(prov['verdict'])} "
+                     f"&mdash; {e(prov['summary'])}</p>")
+        if case.get("picture"):
+            parts.append(f"<img alt='image' src='{case['picture']}'>")
+        ident = case["identity"]
+        parts.append("<table>" + "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>"
+                                         for k, v in ident.items()) + "".join(
+            f"<tr><th>{e(k)}</th><td><code>{e(v)}</code></td></tr>"
+            for k, v in case["fingerprints"].items()) + "</table>")
+        parts.append("<table><tr><th>check</th><th>status</th><th>result</th></tr>" + "".join(
+            f"<tr><td>{e(n)}</td><td style='color:{colours.get(s, '#222')}'>{e(s)}</td>"
+            f"<td>{e(m)}</td></tr>" for n, s, m in prov["checks"]) + "</table>")
+        if "prediction" in case:
+            p = case["prediction"]
+            parts.append(f"<p>Model <b>{e(p['model'])}</b>: " + ", ".join(
+                f"{e(k)} {v:.3f}" for k, v in p["probabilities"].items()) + "</p>")
+        if case["findings"]:
+            rows = []
+            for f in case["findings"]:
+                score = "-" if f.get("score") is None else f"{f['score']:.4g}"
+                thr = "-" if f.get("threshold") is None else f"{f['threshold']:.4g}"
+                rows.append(f"<tr><td>{e(f['detector'])}</td><td>{score}</td><td>{thr}</td>"
+                            f"<td style='color:{colours.get(f['verdict'], '#222')}'>"
+                            f"{e(f['verdict'])}</td><td>{e(f['explanation'])}</td></tr>")
+            parts.append("<table><tr><th>detector</th><th>score</th><th>threshold</th>"
+                         "<th>verdict</th><th>explanation</th></tr>" + "".join(rows)
+                         + "</table>")
+            for f in case["findings"]:
+                if f.get("picture"):
+                    parts.append(f"<figure style='display:inline-block'><img alt='evidence' "
+                                 f"src='{f['picture']}'><figcaption>{e(f['detector'])} "
+                                 "evidence</figcaption></figure>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def fingerprint_report(path: str | Path, private_key: Any = None) -> dict[str, Any]:
+    """Write ``<report>.sha256`` and, with a key, ``<report>.wbsig.json``: an Ed25519
+    signature over the canonical JSON of the report's hash, name and time."""
+    path = Path(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    out: dict[str, Any] = {"report": path.name, "sha256": digest,
+                           "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           "tool": {"name": "workbench", "version": __version__}}
+    if private_key is not None:
+        from ..provenance.canonical_json import canonical_json
+        from ..provenance.keys import fingerprint_of, raw_public_key
+
+        raw = raw_public_key(private_key.public_key())
+        out["signer"] = {"algorithm": "Ed25519", "key_fingerprint": fingerprint_of(raw),
+                         "public_key": base64.b64encode(raw).decode()}
+        out["signature"] = base64.b64encode(private_key.sign(canonical_json(out))).decode()
+        path.with_name(path.name + ".wbsig.json").write_text(json.dumps(out, indent=2) + "\n")
+    return out
