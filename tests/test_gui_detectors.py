@@ -44,3 +44,21 @@ def test_run_detectors_and_show_evidence(qtbot, window, shared_data):
     assert w.tabs.currentWidget() is w.evidence_view
     shown = w.evidence_view.array
     assert shown is not None and shown.shape[:2] == (767, 1022)
+
+
+@pytest.mark.parametrize("suffix", [".html", ".pdf"])
+def test_export_report_from_the_window(qtbot, window, shared_data, tmp_path, suffix):
+    w = window
+    photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000003.jpg"
+    w.open_paths([photo])
+    qtbot.waitUntil(lambda: w.view.image is not None, timeout=TIMEOUT)
+    target = tmp_path / f"case{suffix}"
+    assert w.export_report(str(target))
+    qtbot.waitUntil(lambda: w.report_task is None and target.is_file(), timeout=TIMEOUT)
+    data = target.read_bytes()
+    if suffix == ".html":
+        assert b"Provenance: unsigned" in data and b"data:image/png;base64," in data
+    else:
+        assert data.startswith(b"%PDF")
+    assert (tmp_path / f"case{suffix}.sha256").is_file()
+    assert "Report written" in w.statusBar().currentMessage()

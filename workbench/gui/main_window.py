@@ -112,6 +112,7 @@ class MainWindow(QMainWindow):
         self.attacks = attach_attack_docks(self)
         self.detectors = DetectorsPanel()
         self.detect_task: DetectTask | None = None
+        self.report_task = None
         self._add_dock("Detectors", self.detectors, Qt.DockWidgetArea.RightDockWidgetArea, 480)
         self.detectors.run_button.clicked.connect(self.run_detectors)
         self.detectors.cancel_button.clicked.connect(
@@ -150,6 +151,8 @@ class MainWindow(QMainWindow):
         self.open_action.triggered.connect(self._choose_files)
         self.open_folder_action = QAction("Open &Folder…", self, shortcut="Ctrl+Shift+O")
         self.open_folder_action.triggered.connect(self._choose_folder)
+        self.report_action = QAction("&Export Report…", self, shortcut="Ctrl+E")
+        self.report_action.triggered.connect(lambda: self.export_report())
         self.demo_action = QAction("Open &Demo Study", self)
         self.demo_action.triggered.connect(self.open_demo)
         self.recent_menu = file_menu.addMenu("Open &Recent")
@@ -159,6 +162,8 @@ class MainWindow(QMainWindow):
         for a in (self.open_action, self.open_folder_action, self.demo_action):
             file_menu.addAction(a)
         file_menu.insertMenu(self.demo_action, self.recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self.report_action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
 
@@ -529,6 +534,42 @@ class MainWindow(QMainWindow):
             return None
         self.open_paths([saved])
         return str(saved)
+
+    # --- reports --------------------------------------------------------------------------
+    def export_report(self, target: str | None = None) -> bool:
+        """A case report (HTML or PDF) of the selected images, built off the GUI thread."""
+        from .report_worker import ReportTask
+
+        paths = [p for p in self.study_list.selected_paths() if p in self.images] or (
+            [self.current_path] if self.current_path in self.images else [])
+        if not paths:
+            self.statusBar().showMessage("Open an image to report on first", 5000)
+            return False
+        if target is None:
+            target, _ = QFileDialog.getSaveFileName(self, "Export report", "report.html",
+                                                    "HTML (*.html);;PDF (*.pdf)")
+            if not target:
+                return False
+        detectors = [p.create() for p in self.attacks.registry.plugins
+                     if p.kind == "detector" and p.ok]
+        task = ReportTask(paths, target, self.attacks.model, self.attacks.model_name, detectors)
+        task.signals.done.connect(lambda result, t=target: self._on_report(result, t))
+        task.signals.failed.connect(lambda m: (self._show_error(m, title="Report"),
+                                               setattr(self, "report_task", None)))
+        self.report_task = task
+        self.statusBar().showMessage("Building the report…")
+        self.pool.start(task, 1)
+        return True
+
+    def _on_report(self, result: str, target: str) -> None:
+        if result.startswith("html:"):  # PDF: Qt's text document prints in the GUI thread
+            from ..report.case_report import fingerprint_report
+            from .report_pdf import html_to_pdf
+
+            html_to_pdf(result[5:], target)
+            fingerprint_report(target)
+        self.report_task = None
+        self.statusBar().showMessage(f"Report written to {target}", 10000)
 
     # --- detectors ------------------------------------------------------------------------
     def run_detectors(self) -> bool:
