@@ -42,6 +42,7 @@ class ImageView(QWidget):
     frameChanged = Signal(int)
     cursorInfo = Signal(str)
     zoomChanged = Signal(float)
+    viewChanged = Signal(float, float, float)  # zoom, centre x, centre y (image pixels)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -61,6 +62,8 @@ class ImageView(QWidget):
         self._drag_button: Qt.MouseButton | None = None
         self._drag_last = QPointF()
         self.placeholder = "Open a DICOM file or photo (File ▸ Open, or drop it here)"
+        self._overlay: QImage | None = None
+        self.overlay_opacity = 0.6
 
     # --- state --------------------------------------------------------------------------
     def set_image(self, image: MedicalImage | None, frame: int = 0) -> None:
@@ -69,6 +72,7 @@ class ImageView(QWidget):
         self.use_voi_lut = False
         self._zoom = None
         self._render_key = None
+        self._overlay = None
         if image is not None:
             self.frame = max(0, min(frame, image.n_frames - 1))
             self.window = image.default_window(self.frame)
@@ -129,6 +133,22 @@ class ImageView(QWidget):
             else:
                 self._zoom = zoom
         self.zoomChanged.emit(self.zoom)
+        self.viewChanged.emit(self.zoom, self._center.x(), self._center.y())
+        self.update()
+
+    def set_view(self, zoom: float, cx: float, cy: float) -> None:
+        """Show the same zoom and centre as another view (synchronised comparison)."""
+        if (self._zoom, self._center.x(), self._center.y()) == (zoom, cx, cy):
+            return  # already there: no signal, so two linked views do not ping-pong
+        self._zoom = zoom
+        self._center = QPointF(cx, cy)
+        self.zoomChanged.emit(zoom)
+        self.update()
+
+    def set_overlay(self, rgb: np.ndarray | None, opacity: float = 0.6) -> None:
+        """A picture drawn over the image (e.g. a difference map), same size as it."""
+        self._overlay = None if rgb is None else numpy_to_qimage(rgb)
+        self.overlay_opacity = opacity
         self.update()
 
     def rendered_array(self) -> np.ndarray | None:
@@ -180,6 +200,10 @@ class ImageView(QWidget):
         zoomed_in = self.zoom >= 1.0
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, not zoomed_in)
         p.drawImage(target, self._qimage, QRectF(self._qimage.rect()))
+        if self._overlay is not None and self.overlay_opacity > 0:
+            p.setOpacity(self.overlay_opacity)
+            p.drawImage(target, self._overlay, QRectF(self._overlay.rect()))
+            p.setOpacity(1.0)
         self._draw_overlay(p)
 
     def _draw_overlay(self, p: QPainter) -> None:
@@ -225,6 +249,7 @@ class ImageView(QWidget):
                 if self._zoom is None:
                     self._zoom = z
                 self._center -= QPointF(d.x() / z, d.y() / z)
+                self.viewChanged.emit(self._zoom, self._center.x(), self._center.y())
                 self.update()
             elif self._drag_button == Qt.MouseButton.RightButton:
                 self.set_zoom(self.zoom * math.exp(-d.y() / 150.0))

@@ -31,6 +31,7 @@ from .. import __version__
 from ..imaging import MedicalImage, Window
 from ..imaging.presets import PRESETS_CT
 from .attack_docks import attach as attach_attack_docks
+from .comparison_view import ComparisonView
 from .detectors_panel import DetectorsPanel, DetectTask
 from .image_view import ImageView
 from .load_worker import LoadTask
@@ -80,6 +81,10 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(image_page, "Image")
         self.tabs.addTab(self.result_view, "Attack result")
         self.tabs.addTab(self.evidence_view, "Detector evidence")
+        self.comparison = ComparisonView(self.pool)
+        self.tabs.addTab(self.comparison, "Compare")
+        self.comparison.reference_box.activated.connect(lambda _i: self.compare_current())
+        self.tabs.currentChanged.connect(self._on_tab)
         self.setCentralWidget(self.tabs)
 
         self.study_list = StudyList()
@@ -534,6 +539,31 @@ class MainWindow(QMainWindow):
             return None
         self.open_paths([saved])
         return str(saved)
+
+    # --- comparison -----------------------------------------------------------------------
+    def _on_tab(self, _index: int) -> None:
+        if self.tabs.currentWidget() is self.comparison:
+            box = self.comparison.reference_box
+            current = box.currentData()
+            box.blockSignals(True)
+            box.clear()
+            for path in self.images:
+                if path != self.current_path:
+                    box.addItem(Path(path).name, path)
+            if current is not None and box.findData(current) >= 0:
+                box.setCurrentIndex(box.findData(current))
+            box.blockSignals(False)
+
+    def compare_current(self, reference_path: str | None = None) -> bool:
+        """Compare the current image with a reference (the signed original, or any image
+        the reviewer picks) in the Compare tab."""
+        ref = reference_path or self.comparison.reference_box.currentData()
+        cur = self.current_path
+        if not ref or ref not in self.images or cur not in self.images:
+            return False
+        self.comparison.compare(ref, self.images[ref], cur, self.images[cur])
+        self.tabs.setCurrentWidget(self.comparison)
+        return True
 
     # --- reports --------------------------------------------------------------------------
     def export_report(self, target: str | None = None) -> bool:
