@@ -22,7 +22,7 @@ from workbench.api import (
     RunContext,
     new_artifact_path,
     param,
-    paste_patch,
+    paste_patches_by_class,
     seeded_placements,
     write_image_file,
 )
@@ -76,12 +76,7 @@ class NaturalPatch(Attack):
                                   max_angle=params.max_angle, device=x.device)
         per_image = (target if target is not None
                      else torch.full((x.shape[0],), classes[0], device=x.device))
-        adv = x.clone()
-        with torch.inference_mode():
-            for cls, patch in patches.items():
-                idx = (per_image == cls).nonzero().flatten()
-                if idx.numel():
-                    adv[idx] = paste_patch(x[idx], patch, {k: v[idx] for k, v in where.items()})
+        adv = paste_patches_by_class(x, patches, per_image, where)
         ctx.progress(1.0, "natural patch pasted")
 
         names = getattr(model, "class_names", None)

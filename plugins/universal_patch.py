@@ -39,6 +39,7 @@ from workbench.api import (
     new_artifact_path,
     param,
     paste_patch,
+    paste_patches_by_class,
     random_placements,
     seeded_placements,
     write_image_file,
@@ -98,13 +99,7 @@ class UniversalPatch(Attack):
                                        max_angle=params.max_angle, device=x.device)
         per_image = (target if target is not None
                      else torch.full((x.shape[0],), classes[0], device=x.device))
-        adv = x.clone()
-        with torch.inference_mode():
-            for cls, patch in patches.items():
-                idx = (per_image == cls).nonzero().flatten()
-                if idx.numel():
-                    adv[idx] = paste_patch(x[idx], patch, {k: v[idx] for k, v in
-                                                           placements.items()})
+        adv = paste_patches_by_class(x, patches, per_image, placements)
         return AttackResult(adversarial=adv, iterations=[params.steps] * x.shape[0],
                             artifacts=patch_artifacts(self.name, patches, classes, model),
                             notes=f"universal patch(es) for class(es) {classes} trained on "

@@ -45,3 +45,17 @@ def pydicom_test_dir() -> Path:
     import pydicom
 
     return Path(pydicom.__file__).parent / "data" / "test_files"
+
+
+@pytest.fixture
+def window(qtbot):
+    """A real, shown main window (offscreen), closed after the test."""
+    from workbench.gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()

@@ -18,17 +18,6 @@ from workbench.gui.settings import recent_paths
 LOAD_TIMEOUT_MS = 30_000
 
 
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1200, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
-
-
 def open_and_wait(qtbot, window: MainWindow, path: Path) -> None:
     window.open_paths([path])
     qtbot.waitUntil(

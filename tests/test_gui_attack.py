@@ -11,16 +11,6 @@ from workbench.gui.main_window import MainWindow
 TIMEOUT = 120_000
 
 
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    yield w
-    w.close()
-
-
 def load_demo_model(qtbot, w):
     w.attacks.load_model("demo")
     qtbot.waitUntil(lambda: w.attacks.model is not None, timeout=TIMEOUT)

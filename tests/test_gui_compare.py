@@ -8,19 +8,7 @@ import pytest
 from conftest import pydicom_test_file
 from PySide6.QtCore import QPointF
 
-from workbench.gui.main_window import MainWindow
-
 TIMEOUT = 60_000
-
-
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    yield w
-    w.close()
 
 
 def test_compare_original_and_altered_copy(qtbot, window, tmp_path):

@@ -5,19 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.gui.main_window import MainWindow
-
 TIMEOUT = 240_000
-
-
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    yield w
-    w.close()
 
 
 def test_run_detectors_and_show_evidence(qtbot, window, shared_data):

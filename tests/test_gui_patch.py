@@ -3,21 +3,7 @@ to the open image and see the result."""
 
 from __future__ import annotations
 
-import pytest
-
-from workbench.gui.main_window import MainWindow
-
 TIMEOUT = 180_000
-
-
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    yield w
-    w.close()
 
 
 def test_train_patch_cancel_then_train_and_apply(qtbot, window, shared_data):

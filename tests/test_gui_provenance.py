@@ -8,7 +8,6 @@ import pydicom
 import pytest
 from conftest import pydicom_test_file
 
-from workbench.gui.main_window import MainWindow
 from workbench.provenance import keys
 from workbench.provenance.record import sidecar_path
 
@@ -16,15 +15,11 @@ TIMEOUT = 30_000
 
 
 @pytest.fixture
-def window(qtbot, monkeypatch):
+def window(window, monkeypatch):
+    """The shared main window, with a signing key whose passphrase is in the environment."""
     monkeypatch.setenv(keys.PASSPHRASE_ENV, "gui test passphrase")
     keys.generate_key("gui test passphrase", label="reading room")
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1300, 850)
-    w.show()
-    yield w
-    w.close()
+    return window
 
 
 def open_and_wait_verified(qtbot, w, path):

@@ -443,3 +443,20 @@ def seeded_placements(n: int, seed: int, *, scale: float, max_angle: float,
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed))
     return random_placements(n, gen, scale=(scale, scale), max_angle=max_angle, device=device)
+
+
+def paste_patches_by_class(images: Any, patches: dict[int, Any], classes: Any,
+                           placements: dict[str, Any]) -> Any:
+    """Each image gets the patch of its class (``classes``: one class index per image) at
+    its own placement; images whose class has no patch are left as they are. One batched
+    paste per class, without gradients."""
+    import torch
+
+    out = images.clone()
+    with torch.inference_mode():
+        for cls, patch in patches.items():
+            idx = (classes == cls).nonzero().flatten()
+            if idx.numel():
+                out[idx] = paste_patch(images[idx], patch,
+                                       {k: v[idx] for k, v in placements.items()})
+    return out
