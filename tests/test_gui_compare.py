@@ -56,3 +56,83 @@ def test_compare_original_and_altered_copy(qtbot, window, tmp_path):
 
     cv.left.set_window(Window(-600, 1500, "lung"))
     assert (cv.right.window.center, cv.right.window.width) == (-600, 1500)
+
+
+def _open_pair(qtbot, w, reference, suspect) -> None:
+    w.open_paths([reference, suspect])
+    for p in (reference, suspect):
+        w.study_list.select_path(str(p))
+        qtbot.waitUntil(lambda p=p: str(p) in w.images and w.current_path == str(p),
+                        timeout=TIMEOUT)
+    assert w.compare_current(str(reference))
+
+
+def test_overlays_land_on_the_changed_pixels_of_an_exif_rotated_photo(qtbot, window, tmp_path):
+    """Maps are computed on the stored grid; a photo shown upright by its EXIF orientation
+    must get its overlay turned the same way."""
+    import numpy as np
+    from PIL import Image
+
+    w = window
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 200, (40, 60, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[274] = 6  # stored sideways, shown rotated 90 degrees clockwise
+    Image.fromarray(rgb).save(tmp_path / "upright.png", exif=exif)
+    changed = rgb.copy()
+    changed[5:10, 10:20] += 50  # stored rows 5-9, columns 10-19
+    Image.fromarray(changed).save(tmp_path / "upright_changed.png", exif=exif)
+    _open_pair(qtbot, w, tmp_path / "upright.png", tmp_path / "upright_changed.png")
+    cv = w.comparison
+    qtbot.waitUntil(lambda: cv.stats() is not None, timeout=TIMEOUT)
+    assert cv.stats()["bounding_box"] == {"row": 5, "col": 10, "rows": 5, "cols": 10}
+    cv.overlay_box.setCurrentText("absolute difference")
+    over = cv.right._overlay
+    assert (over.height(), over.width()) == cv.right.display_shape() == (60, 40)
+    hot = np.array([[over.pixelColor(x, y).red() > 0 or over.pixelColor(x, y).green() > 0
+                     for x in range(over.width())] for y in range(over.height())])
+    rows, cols = np.nonzero(hot)
+    # orientation 6: stored (r, c) is shown at (c, 39 - r)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (10, 19, 30, 34)
+
+
+def test_saliency_on_both_sides_and_detector_evidence_in_compare(qtbot, window, shared_data,
+                                                                 tmp_path):
+    import cv2
+
+    w = window
+    w.attacks.load_model("demo")
+    qtbot.waitUntil(lambda: w.attacks.model is not None, timeout=TIMEOUT * 4)
+    original = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000001.jpg"
+    bgr = cv2.imread(str(original))
+    bgr[300:420, 400:520] = (40, 200, 240)  # a pasted square, lossless copy
+    suspect = tmp_path / "ISIC_0000001_patched.png"
+    cv2.imwrite(str(suspect), bgr)
+    _open_pair(qtbot, w, original, suspect)
+    cv = w.comparison
+    qtbot.waitUntil(lambda: cv.stats() is not None, timeout=TIMEOUT)
+    assert cv.stats()["bounding_box"] == {"row": 300, "col": 400, "rows": 120, "cols": 120}
+
+    cv.side_box.setCurrentText("both")
+    cv.overlay_box.setCurrentText("saliency: Grad-CAM")
+    qtbot.waitUntil(lambda: cv.left._overlay is not None and cv.right._overlay is not None,
+                    timeout=TIMEOUT * 4)
+    assert "Grad-CAM of demo" in cv.overlay_label.text()
+    assert "explains" in cv.overlay_label.text()
+    cv.side_box.setCurrentText("reference")
+    assert cv.left._overlay is not None and cv.right._overlay is None
+
+    # detectors run on the suspect; a row with a map, clicked while comparing, shows the
+    # map in the Compare tab over the suspect
+    assert w.run_detectors()
+    qtbot.waitUntil(lambda: w.detect_task is None, timeout=TIMEOUT * 4)
+    assert cv.overlay_box.findText("evidence: patch-localisation") >= 0
+    table = w.detectors.table
+    row = next(table.topLevelItem(i) for i in range(table.topLevelItemCount())
+               if table.topLevelItem(i).text(0).startswith("patch-localisation"))
+    w.tabs.setCurrentWidget(cv)
+    table.itemClicked.emit(row, 0)
+    assert w.tabs.currentWidget() is cv
+    assert cv.overlay_box.currentText() == "evidence: patch-localisation"
+    assert cv.side_box.currentText() == "suspect"
+    assert cv.right._overlay is not None and cv.left._overlay is None

@@ -1,9 +1,12 @@
 """Original and suspect side by side: zoom, pan and window/level move together; an overlay
-on the suspect (absolute or signed difference, SSIM) with an opacity slider; the
-difference statistics. Maps are computed off the GUI thread and cached per pair."""
+on either image or both (absolute or signed difference, SSIM, the model's saliency, a
+detector's evidence) with an opacity slider; the difference statistics. Maps are computed
+off the GUI thread and cached (per pair, or per image and model for saliency)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,12 +22,16 @@ from PySide6.QtWidgets import (
 
 from .image_view import ImageView
 
-OVERLAYS = ("none", "absolute difference", "signed difference", "SSIM (dark = dissimilar)")
+DIFFERENCES = ("absolute difference", "signed difference", "SSIM (dark = dissimilar)")
+SALIENCY = {"saliency: input gradient": "input gradient", "saliency: Grad-CAM": "Grad-CAM"}
+OVERLAYS = ("none", *DIFFERENCES, *SALIENCY)
+EVIDENCE = "evidence: "
+SIDES = ("suspect", "reference", "both")
 
 
 class MapSignals(QObject):
-    ready = Signal(object, object)  # key, {"maps": {...}, "stats": {...}}
-    failed = Signal(str)
+    ready = Signal(object, object)  # key, {"maps": {...}, "stats": {...}} or a Saliency
+    failed = Signal(object, str)  # key, message
 
 
 class MapTask(QRunnable):
@@ -56,7 +63,25 @@ class MapTask(QRunnable):
             self.signals.ready.emit(self.key, {"maps": maps,
                                                "stats": difference_stats(a, b, data_range)})
         except Exception as exc:  # shown in the panel; the window keeps working
-            self.signals.failed.emit(str(exc))
+            self.signals.failed.emit(self.key, str(exc))
+
+
+class SaliencyTask(QRunnable):
+    """The model's saliency map of one image (frame 0)."""
+
+    def __init__(self, key: tuple, model: Any, image: Any, method: str) -> None:
+        super().__init__()
+        self.key, self.model, self.image, self.method = key, model, image, method
+        self.signals = MapSignals()
+        self.setAutoDelete(False)
+
+    def run(self) -> None:
+        try:
+            from ..analysis.saliency import saliency
+
+            self.signals.ready.emit(self.key, saliency(self.model, self.image, self.method))
+        except Exception as exc:
+            self.signals.failed.emit(self.key, f"{self.method}: {exc}")
 
 
 def colour_map(kind: str, m: np.ndarray) -> np.ndarray:
@@ -76,30 +101,55 @@ def colour_map(kind: str, m: np.ndarray) -> np.ndarray:
     if kind.startswith("SSIM"):
         level = (np.clip(m, 0, 1) * 255).astype(np.uint8)
         return cv2.cvtColor(level, cv2.COLOR_GRAY2RGB)
+    # Sparse maps (residuals, gradients) are scaled at a high percentile so a few extreme
+    # pixels do not turn the rest black.
     top = float(np.percentile(m, 99.9)) or float(m.max()) or 1.0
     return heatmap_rgb(m, scale=top)[0]
 
 
+def fit_to(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A map resized to (rows, cols) of the stored grid (detectors may work smaller)."""
+    import cv2
+
+    m = np.asarray(m, dtype=np.float32)
+    if m.ndim == 3:
+        m = m.max(axis=-1)
+    if m.shape != tuple(shape):
+        m = cv2.resize(m, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    return m
+
+
 class ComparisonView(QWidget):
-    def __init__(self, pool: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, pool: Any, model_provider: Callable[[], tuple[Any, str]] | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.pool = pool
+        self.model_provider = model_provider or (lambda: (None, ""))
         self.left, self.right = ImageView(), ImageView()
         self.left.placeholder = "Reference (original)"
         self.right.placeholder = "Suspect"
         self.reference_box = QComboBox()
         self.overlay_box = QComboBox()
         self.overlay_box.addItems(OVERLAYS)
+        # detector names are long ("evidence: transform-instability"): never cut them off
+        self.overlay_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.side_box = QComboBox()
+        self.side_box.addItems(SIDES)
+        self.side_box.setToolTip("Which image the overlay is drawn on")
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(60)
         self.stats_label = QLabel("Choose a reference to compare the current image with.")
         self.stats_label.setWordWrap(True)
+        self.overlay_label = QLabel("")
+        self.overlay_label.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(QLabel("Reference"))
         top.addWidget(self.reference_box, 2)
         top.addWidget(QLabel("Overlay"))
-        top.addWidget(self.overlay_box, 1)
+        top.addWidget(self.overlay_box, 2)
+        top.addWidget(QLabel("on"))
+        top.addWidget(self.side_box)
         top.addWidget(QLabel("Opacity"))
         top.addWidget(self.opacity, 1)
         views = QHBoxLayout()
@@ -109,15 +159,20 @@ class ComparisonView(QWidget):
         layout.addLayout(top)
         layout.addLayout(views, 1)
         layout.addWidget(self.stats_label)
-        self.cache: dict[tuple, dict] = {}
-        self.pending: dict[tuple, MapTask] = {}
+        layout.addWidget(self.overlay_label)
+        self.cache: dict[tuple, Any] = {}  # pair maps and per-image saliency
+        self.pending: dict[tuple, QRunnable] = {}
+        self.errors: dict[tuple, str] = {}
+        self.evidence: dict[str, dict[str, np.ndarray]] = {}  # path -> detector -> map
         self.key: tuple | None = None
+        self.paths: dict[ImageView, str] = {}
         # move together: each view follows the other (set_view ignores no-op updates)
         self.left.viewChanged.connect(self.right.set_view)
         self.right.viewChanged.connect(self.left.set_view)
         self.left.windowChanged.connect(lambda w: self._sync_window(self.right, w))
         self.right.windowChanged.connect(lambda w: self._sync_window(self.left, w))
         self.overlay_box.currentIndexChanged.connect(lambda _i: self._apply_overlay())
+        self.side_box.currentIndexChanged.connect(lambda _i: self._apply_overlay())
         self.opacity.valueChanged.connect(lambda _v: self._apply_overlay())
 
     @staticmethod
@@ -128,39 +183,130 @@ class ComparisonView(QWidget):
     def compare(self, ref_path: str, reference: Any, sus_path: str, suspect: Any) -> None:
         self.left.set_image(reference)
         self.right.set_image(suspect)
+        self.paths = {self.left: ref_path, self.right: sus_path}
         self.key = (ref_path, sus_path)
+        self._refresh_overlay_choices()
         if self.key in self.cache:
             self._show(self.key, self.cache[self.key])
             return
         self.stats_label.setText("Computing difference maps…")
-        task = MapTask(self.key, reference, suspect)
+        self._start(MapTask(self.key, reference, suspect))
+
+    def _start(self, task: Any) -> None:
         task.signals.ready.connect(self._show)
-        task.signals.failed.connect(self.stats_label.setText)
-        self.pending[self.key] = task
+        task.signals.failed.connect(self._failed)
+        self.pending[task.key] = task
+        self.errors.pop(task.key, None)
         self.pool.start(task, 1)
 
-    def _show(self, key: tuple, result: dict) -> None:
+    def _failed(self, key: tuple, message: str) -> None:
+        self.pending.pop(key, None)
+        self.errors[key] = message
+        if key == self.key:
+            self.stats_label.setText(message)
+        else:
+            self._apply_overlay()
+
+    def _show(self, key: tuple, result: Any) -> None:
         self.pending.pop(key, None)
         self.cache[key] = result
-        if key != self.key:
-            return
-        s = result["stats"]
+        if key == self.key:
+            self._show_stats(result["stats"])
+        self._apply_overlay()
+
+    def _show_stats(self, s: dict) -> None:
         box = s["bounding_box"]
         where = (f"in rows {box['row']}–{box['row'] + box['rows'] - 1}, columns "
                  f"{box['col']}–{box['col'] + box['cols'] - 1}" if box else "none")
         self.stats_label.setText(
             f"L∞ {s['linf']:.6g}   L2 {s['l2']:.6g}   PSNR {s['psnr']:.2f} dB   "
             f"SSIM {s['ssim']:.4f}   changed pixels {s['changed_pixels']} ({where})")
+
+    # --- detector evidence ---------------------------------------------------------------
+    def add_evidence(self, path: str, detector: str, evidence: Any) -> None:
+        """A detector's evidence map for an image, offered as an overlay when that image
+        is on either side."""
+        self.evidence.setdefault(path, {})[detector] = np.asarray(evidence)
+        if path in self.paths.values():
+            self._refresh_overlay_choices()
+
+    def clear_evidence(self, path: str) -> None:
+        if self.evidence.pop(path, None) is not None and path in self.paths.values():
+            self._refresh_overlay_choices()
+
+    def show_evidence(self, detector: str) -> bool:
+        """Select a detector's evidence overlay (on the side(s) that have it)."""
+        index = self.overlay_box.findText(EVIDENCE + detector)
+        if index < 0:
+            return False
+        sides = [s for v, s in ((self.right, "suspect"), (self.left, "reference"))
+                 if detector in self.evidence.get(self.paths.get(v, ""), {})]
+        self.side_box.setCurrentText("both" if len(sides) == 2 else sides[0])
+        self.overlay_box.setCurrentIndex(index)
+        return True
+
+    def _refresh_overlay_choices(self) -> None:
+        names = sorted({n for p in self.paths.values() for n in self.evidence.get(p, {})})
+        wanted = [*OVERLAYS, *(EVIDENCE + n for n in names)]
+        current = self.overlay_box.currentText()
+        if [self.overlay_box.itemText(i) for i in range(self.overlay_box.count())] == wanted:
+            return
+        self.overlay_box.blockSignals(True)
+        self.overlay_box.clear()
+        self.overlay_box.addItems(wanted)
+        self.overlay_box.setCurrentText(current if current in wanted else "none")
+        self.overlay_box.blockSignals(False)
         self._apply_overlay()
+
+    # --- overlays --------------------------------------------------------------------------
+    def _views(self) -> list[ImageView]:
+        side = self.side_box.currentText()
+        return {"suspect": [self.right], "reference": [self.left]}.get(
+            side, [self.left, self.right])
+
+    def _map_for(self, view: ImageView, kind: str) -> tuple[np.ndarray | None, str]:
+        """The stored-grid map of ``kind`` for the image in ``view``, and a note (what is
+        shown, or why nothing is)."""
+        path, image = self.paths.get(view, ""), view.image
+        if image is None:
+            return None, ""
+        if kind in DIFFERENCES:
+            result = self.cache.get(self.key) if self.key else None
+            return (result["maps"][kind], "") if result else (None, "")
+        if kind.startswith(EVIDENCE):
+            name = kind[len(EVIDENCE):]
+            m = self.evidence.get(path, {}).get(name)
+            if m is None:
+                return None, f"{name} has no evidence for {Path(path).name}"
+            return fit_to(m, (image.rows, image.columns)), f"{name} on {Path(path).name}"
+        method = SALIENCY[kind]
+        model, model_name = self.model_provider()
+        if model is None:
+            return None, "Load a model in the Model dock to see its saliency."
+        key = ("saliency", path, model_name, method)
+        if key in self.errors:
+            return None, self.errors[key]
+        result = self.cache.get(key)
+        if result is None:
+            if key not in self.pending:
+                self._start(SaliencyTask(key, model, image, method))
+            return None, f"Computing {method} of {model_name} on {Path(path).name}…"
+        return result.map, (f"{method} of {model_name} on {Path(path).name}: explains "
+                            f"{result.class_name} ({result.probability:.1%})")
 
     def _apply_overlay(self) -> None:
         kind = self.overlay_box.currentText()
-        result = self.cache.get(self.key) if self.key else None
-        if kind == "none" or result is None:
-            self.right.set_overlay(None)
-            return
-        self.right.set_overlay(colour_map(kind, result["maps"][kind]),
-                               self.opacity.value() / 100)
+        notes = []
+        shown = self._views() if kind != "none" else []
+        for view in (self.left, self.right):
+            m, note = self._map_for(view, kind) if view in shown else (None, "")
+            if note:
+                notes.append(note)
+            if m is None:
+                view.set_overlay(None)
+            else:
+                view.set_overlay(colour_map(kind, m), self.opacity.value() / 100)
+        self.overlay_label.setText("   ".join(dict.fromkeys(notes)))
 
     def stats(self) -> dict | None:
         result = self.cache.get(self.key) if self.key else None

@@ -146,7 +146,15 @@ class ImageView(QWidget):
         self.update()
 
     def set_overlay(self, rgb: np.ndarray | None, opacity: float = 0.6) -> None:
-        """A picture drawn over the image (e.g. a difference map), same size as it."""
+        """A picture drawn over the image (e.g. a difference map) on the image's *stored*
+        grid, like every map the workbench computes; it is turned here with the image's
+        EXIF orientation so it lands on the pixels it describes."""
+        if rgb is not None and self.image is not None and self.image.orientation != 1:
+            import numpy as np
+
+            from ..imaging.display import orient
+
+            rgb = np.ascontiguousarray(orient(rgb, self.image.orientation))
         self._overlay = None if rgb is None else numpy_to_qimage(rgb)
         self.overlay_opacity = opacity
         self.update()

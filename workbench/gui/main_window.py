@@ -81,7 +81,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(image_page, "Image")
         self.tabs.addTab(self.result_view, "Attack result")
         self.tabs.addTab(self.evidence_view, "Detector evidence")
-        self.comparison = ComparisonView(self.pool)
+        self.comparison = ComparisonView(
+            self.pool, lambda: (self.attacks.model, self.attacks.model_name))
         self.tabs.addTab(self.comparison, "Compare")
         self.comparison.reference_box.activated.connect(lambda _i: self.compare_current())
         self.tabs.currentChanged.connect(self._on_tab)
@@ -609,46 +610,57 @@ class MainWindow(QMainWindow):
         infos = [p for p in self.attacks.registry.plugins if p.kind == "detector" and p.ok]
         task = DetectTask(path, self.images[path], infos, self.attacks.model,
                           self.attacks.model_name)
-        task.signals.outcome.connect(lambda p, out: self.detectors.add_outcome(out)
-                                     if p == self.current_path else None)
+        task.signals.outcome.connect(self._on_detector_outcome)
         task.signals.failed.connect(lambda p, name, msg: self.detectors.add_failure(name, msg))
         task.signals.progress.connect(
             lambda f, m: (self.detectors.progress.setValue(int(f * 1000)),
                           self.detectors.progress.setFormat(m)))
         task.signals.done.connect(self._on_detectors_done)
         self.detectors.clear()
+        self.comparison.clear_evidence(path)
         self.detectors.set_running(True)
         self.detect_task = task
         self.pool.start(task, 1)
         return True
+
+    def _on_detector_outcome(self, path: str, out) -> None:
+        if out.evidence is not None:  # offered as an overlay in the Compare tab too
+            self.comparison.add_evidence(path, out.name, out.evidence)
+        if path == self.current_path:
+            self.detectors.add_outcome(out)
 
     def _on_detectors_done(self, _path: str) -> None:
         self.detect_task = None
         self.detectors.set_running(False)
 
     def _show_evidence(self, item, _column: int = 0) -> None:
-        """A detector's evidence map over the image it was computed on."""
+        """A detector's evidence map over the image it was computed on: in the Compare
+        tab when that image is being compared, else in the Detector evidence tab."""
+        import numpy as np
+
         from ..analysis.perturbation import heatmap_rgb, overlay
-        from ..imaging.display import render
+        from ..imaging.display import orient, render
+        from .comparison_view import fit_to
 
         name = item.data(0, Qt.ItemDataRole.UserRole)
         out = self.detectors.outcomes.get(name)
         image = self.images.get(self.current_path or "")
         if out is None or out.evidence is None or image is None:
             return
+        if (self.tabs.currentWidget() is self.comparison
+                and self.current_path in self.comparison.paths.values()
+                and self.comparison.show_evidence(name)):
+            self.statusBar().showMessage(f"{name}: {out.explanation}", 10000)
+            return
         base = render(image, self.view.frame, oriented=False)
-        import numpy as np
-
-        evidence = np.asarray(out.evidence, dtype=np.float32)
+        evidence = fit_to(out.evidence, base.shape[:2])
         # Sparse maps (residuals, error levels) are scaled at their 99.5th percentile so a
         # few extreme pixels do not turn the rest black.
         top = float(np.percentile(evidence, 99.5)) or float(evidence.max()) or 1.0
         heat, _ = heatmap_rgb(evidence, scale=top)
-        if heat.shape[:2] != base.shape[:2]:
-            import cv2
-
-            heat = cv2.resize(heat, (base.shape[1], base.shape[0]))
-        self.evidence_view.set_array(overlay(base, heat, 0.6))
+        # maps are on the stored grid: blend there, then turn upright for the reviewer
+        shown = orient(overlay(base, heat, 0.6), image.orientation)
+        self.evidence_view.set_array(np.ascontiguousarray(shown))
         self.tabs.setCurrentWidget(self.evidence_view)
         self.statusBar().showMessage(f"{name}: {out.explanation}", 10000)
 
