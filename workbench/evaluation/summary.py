@@ -1,0 +1,223 @@
+"""From per-image rows to the tables: Finlayson et al. Table 1 per condition, Du-Harpur et
+al.'s flip rate, and the detector x attack matrix; written as CSV, JSON, Markdown and
+plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .metrics import auroc, with_ci
+
+# Finlayson et al. (2019), Table 1, dermoscopy column: accuracy, AUROC.
+PAPER_DERMOSCOPY = {
+    "clean": (0.876, 0.858),
+    "pgd/white": (0.0, 0.0),
+    "pgd/black": (0.379, 0.071),
+    "natural-patch/white": (0.675, 0.482),
+    "natural-patch/black": (0.675, 0.482),  # not trained on any model: one row in the paper
+    "universal-patch/white": (0.0, 0.0),
+    "universal-patch/black": (0.0137, 0.0),
+}
+DEFAULT_FPR = 0.05
+
+
+def _rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for res in results for r in res["rows"]]
+
+
+def _conditions(results: list[dict[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for res in results:
+        seen.setdefault(res["unit"]["condition"], None)
+    return list(seen)
+
+
+def condition_metrics(rows: list[dict[str, Any]], positive: int, seed: int) -> dict[str, Any]:
+    rows = sorted(rows, key=lambda r: r["index"])
+    n = len(rows)
+    correct = np.array([r["correct"] for r in rows], dtype=float)
+    p_pos = np.array([r["p_positive"] for r in rows])
+    is_pos = np.array([r["label"] == positive for r in rows])
+    conf = np.array([r["confidence"] for r in rows])
+    m: dict[str, Any] = {
+        "n": n,
+        "accuracy": with_ci(lambda i: float(correct[i].mean()), n, seed),
+        "auroc": with_ci(lambda i: auroc(p_pos[i], is_pos[i]), n, seed + 1),
+        "mean_confidence": with_ci(lambda i: float(conf[i].mean()), n, seed + 2),
+    }
+    for key in ("l2", "linf", "queries"):
+        vals = [r[key] for r in rows if r[key] is not None]
+        m[f"mean_{key}"] = float(np.mean(vals)) if vals else None
+    if rows and rows[0]["attack"]:
+        m["success_rate"] = float(np.mean([bool(r["success"]) for r in rows]))
+        # Du-Harpur et al.: of the positives the model got right, how many flip
+        eligible = [r for r in rows if r["label"] == positive and r["clean_correct"]]
+        flips = [r["pred"] != r["clean_pred"] for r in eligible]
+        m["flip_rate_correct_positives"] = float(np.mean(flips)) if flips else None
+        m["n_correct_positives"] = len(eligible)
+    return m
+
+
+def detector_matrix(config: dict[str, Any], rows_by_condition: dict[str, list[dict]],
+                    seed: int) -> dict[str, Any]:
+    """For each detector: the threshold (saved calibration when it applies, else the 95th
+    percentile of this run's clean scores, marked "in-run"), the false-positive rate on
+    clean images, and per attack condition the AUROC clean-vs-attacked and the detection
+    rate at the threshold (of all attacked copies and of the successful ones)."""
+    from ..engine.calibration import load_calibration, threshold_at
+
+    out: dict[str, Any] = {}
+    clean = rows_by_condition.get("clean", [])
+    for spec in config.get("detectors", []):
+        name = spec["name"]
+        clean_scores = [r["scores"].get(name) for r in clean]
+        clean_scores = [s for s in clean_scores if s is not None]
+        entry: dict[str, Any] = {"n_clean_scored": len(clean_scores), "conditions": {}}
+        cal = load_calibration(name)
+        if cal is not None and (not spec.get("params") or cal.params == spec["params"]):
+            entry["threshold"], entry["threshold_source"] = cal.threshold, (
+                f"calibration of {cal.date} on {cal.n} clean images at {cal.fpr:.0%} FPR")
+        elif len(clean_scores) >= 2:
+            entry["threshold"] = threshold_at(clean_scores, DEFAULT_FPR)
+            entry["threshold_source"] = (f"in-run: {1 - DEFAULT_FPR:.0%} quantile of this "
+                                         f"run's {len(clean_scores)} clean scores")
+        else:
+            entry["threshold"], entry["threshold_source"] = None, "no usable clean scores"
+            out[name] = entry
+            continue
+        t = entry["threshold"]
+        entry["fpr_clean"] = float(np.mean([s > t for s in clean_scores]))
+        for cond, rows in rows_by_condition.items():
+            if cond == "clean":
+                continue
+            scored = [(r["scores"].get(name), bool(r["success"])) for r in rows]
+            scored = [(s, ok) for s, ok in scored if s is not None]
+            if not scored:
+                entry["conditions"][cond] = {"n": 0}
+                continue
+            adv = np.array([s for s, _ in scored])
+            labels = np.r_[np.zeros(len(clean_scores), bool), np.ones(len(adv), bool)]
+            successful = [s for s, ok in scored if ok]
+            entry["conditions"][cond] = {
+                "n": len(adv),
+                "auroc": auroc(np.r_[clean_scores, adv], labels),
+                "detection_rate": float(np.mean(adv > t)),
+                "detection_rate_successful": float(np.mean(np.array(successful) > t))
+                if successful else None,
+                "n_successful": len(successful),
+            }
+        out[name] = entry
+    return out
+
+
+def summarise(config: dict[str, Any], record: dict[str, Any],
+              results: list[dict[str, Any]]) -> dict[str, Any]:
+    positive = int(config["positive_index"])
+    by_cond: dict[str, list[dict]] = {c: [] for c in _conditions(results)}
+    for r in _rows(results):
+        by_cond[r["condition"]].append(r)
+    table = {}
+    for cond, rows in by_cond.items():
+        table[cond] = condition_metrics(rows, positive, config["seed"] + zlib.crc32(
+            cond.encode()) % 10_000)
+        table[cond]["paper_dermoscopy"] = PAPER_DERMOSCOPY.get(cond)
+    universal = sorted({res["unit"]["condition"] for res in results
+                        if res["unit"]["id"].endswith("-all")})
+    notes = []
+    if universal:
+        notes.append("universal attacks (" + ", ".join(universal) + ") learned their patch on "
+                     "the evaluated images themselves (transductive), not on a separate "
+                     "training set as Finlayson et al. did")
+    return {"conditions": table, "detectors": detector_matrix(config, by_cond, config["seed"]),
+            "class_names": config["class_names"], "positive_class":
+            config["class_names"][positive], "n_images": len(config["items"]),
+            "image_size": config["image_size"], "seed": config["seed"],
+            "config_sha256": record["config_sha256"], "notes": notes}
+
+
+# --- files ------------------------------------------------------------------------------
+def _fmt(m: dict[str, float] | None, pct: bool = False) -> str:
+    if not m or m.get("value") is None or (isinstance(m["value"], float)
+                                           and math.isnan(m["value"])):
+        return "–"
+    f = (lambda v: f"{100 * v:.1f}%") if pct else (lambda v: f"{v:.3f}")
+    lo, hi = m["ci_low"], m["ci_high"]
+    ci = f" [{f(lo)}, {f(hi)}]" if not (math.isnan(lo) or math.isnan(hi)) else ""
+    return f"{f(m['value'])}{ci}"
+
+
+def _num(v: Any, digits: int = 4, pct: bool = False) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{100 * v:.1f}%" if pct else f"{v:.{digits}g}"
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    lines = [f"# Evaluation: {summary['n_images']} images at {summary['image_size']}², "
+             f"positive class {summary['positive_class']}, seed {summary['seed']}", "",
+             "## Table 1 (Finlayson et al. 2019), with 95% bootstrap intervals", "",
+             "| Condition | n | Accuracy | AUROC | Mean confidence | Mean L2 | Mean L∞ | "
+             "Flip rate (correct positives) | Mean queries | Paper (dermoscopy) acc / AUROC |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for cond, m in summary["conditions"].items():
+        paper = m.get("paper_dermoscopy")
+        lines.append(
+            f"| {cond} | {m['n']} | {_fmt(m['accuracy'], True)} | {_fmt(m['auroc'])} | "
+            f"{_fmt(m['mean_confidence'])} | {_num(m['mean_l2'])} | {_num(m['mean_linf'])} | "
+            f"{_num(m.get('flip_rate_correct_positives'), pct=True)} | "
+            f"{_num(m['mean_queries'], 6)} | "
+            + (f"{100 * paper[0]:.2f}% / {paper[1]:.3f} |" if paper else "– |"))
+    if summary["detectors"]:
+        lines += ["", "## Detector × attack", "",
+                  "| Detector | Threshold | FPR (clean) | Condition | AUROC | Detection rate "
+                  "| … of successful |", "|---|---|---|---|---|---|---|"]
+        for name, d in summary["detectors"].items():
+            if d.get("threshold") is None:
+                lines.append(f"| {name} | – | – | – | – | – | – |")
+                continue
+            for cond, c in d["conditions"].items():
+                lines.append(f"| {name} | {_num(d['threshold'])} | "
+                             f"{_num(d['fpr_clean'], pct=True)} | {cond} | "
+                             f"{_num(c.get('auroc'), 3)} | "
+                             f"{_num(c.get('detection_rate'), pct=True)} | "
+                             f"{_num(c.get('detection_rate_successful'), pct=True)} |")
+        lines += [""] + [f"- {name}: threshold from {d['threshold_source']}"
+                         for name, d in summary["detectors"].items()]
+    if summary["notes"]:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in summary["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+CSV_FIELDS = ("condition", "attack", "mode", "id", "index", "label", "pred", "correct",
+              "p_positive", "confidence", "clean_pred", "clean_correct", "clean_p_positive",
+              "success", "linf", "l2", "queries")
+
+
+def write_outputs(out: Path, config: dict[str, Any], record: dict[str, Any],
+                  summary: dict[str, Any], results: list[dict[str, Any]]) -> None:
+    from .plots import write_plots
+
+    detectors = [d["name"] for d in config.get("detectors", [])]
+    names = config["class_names"]
+    with open(out / "per_image.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*CSV_FIELDS, "path", *(f"score:{d}" for d in detectors)])
+        for r in _rows(results):
+            row = [r[k] for k in CSV_FIELDS]
+            row[CSV_FIELDS.index("label")] = names[r["label"]]
+            row[CSV_FIELDS.index("pred")] = names[r["pred"]]
+            row[CSV_FIELDS.index("clean_pred")] = names[r["clean_pred"]]
+            w.writerow([*("" if v is None else v for v in row),
+                        config["items"][r["index"]]["path"],
+                        *("" if r["scores"].get(d) is None else r["scores"][d]
+                          for d in detectors)])
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "summary.md").write_text(markdown(summary))
+    write_plots(out, config, summary, _rows(results))

@@ -1,0 +1,222 @@
+"""One unit of evaluation work, computed anywhere: this process, or a Ray worker.
+
+A unit is one batch of images under one condition: ``clean``, or an attack in a mode:
+- ``white``: crafted on the victim (Finlayson et al.'s white-box rows);
+- ``black``: crafted on the surrogate, then shown to the victim (their black-box rows);
+- ``query``: a score-based black-box attack that queries the victim (Du-Harpur et al.);
+- ``transfer``: an attack that itself needs the surrogate (e.g. transfer-pgd).
+Universal attacks (one patch for the set) are one unit over the whole dataset: they learn
+on the images they are applied to (transductive; noted in the summary).
+
+``compute_unit(config, unit)`` depends only on its arguments and files on disk, and is
+seeded from the run's seed and the unit's id, so any engine gives the same rows and a
+resumed run equals an uninterrupted one. Everything returned is plain JSON.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+_CACHE: dict[str, Any] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Unit:
+    id: str
+    condition: str  # "clean" or "<attack>/<mode>"
+    attack: str  # "" for clean
+    mode: str  # "", white, black, query, transfer
+    indices: tuple[int, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "condition": self.condition, "attack": self.attack,
+                "mode": self.mode, "indices": list(self.indices)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Unit:
+        return cls(d["id"], d["condition"], d["attack"], d["mode"], tuple(d["indices"]))
+
+
+def modes_for(info: Any, have_surrogate: bool) -> list[str]:
+    """The modes an attack is evaluated in (see the module docstring)."""
+    if getattr(info, "cls", None) is not None and getattr(info.cls, "needs_surrogate", False):
+        return ["transfer"] if have_surrogate else []
+    if info.threat == "score-based black-box":
+        return ["query"]
+    return ["white", "black"] if have_surrogate else ["white"]
+
+
+def plan_units(config: dict[str, Any], attack_infos: dict[str, Any]) -> list[Unit]:
+    """Every unit of a run, in a fixed order (clean first)."""
+    n = len(config["items"])
+    bs = int(config["batch_size"])
+    batches = [tuple(range(i, min(i + bs, n))) for i in range(0, n, bs)]
+    units = [Unit(f"clean-b{k:04d}", "clean", "", "", b) for k, b in enumerate(batches)]
+    for spec in config["attacks"]:
+        info = attack_infos[spec["name"]]
+        for mode in modes_for(info, bool(config.get("surrogate"))):
+            cond = f"{spec['name']}/{mode}"
+            safe = cond.replace("/", "-")
+            if info.scope == "universal":
+                units.append(Unit(f"{safe}-all", cond, spec["name"], mode, tuple(range(n))))
+            else:
+                units += [Unit(f"{safe}-b{k:04d}", cond, spec["name"], mode, b)
+                          for k, b in enumerate(batches)]
+    return units
+
+
+def unit_seed(seed: int, unit_id: str) -> int:
+    return (int(seed) * 1_000_003 + zlib.crc32(unit_id.encode())) % (2 ** 31)
+
+
+# --- worker-side state (one per process; Ray workers keep theirs between tasks) ---------
+def _cached(key: str, make: Callable[[], Any]) -> Any:
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = make()
+        return _CACHE[key]
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _model(card: str, device: str) -> Any:
+    from ..models.classifier import load_classifier
+
+    return _cached(f"model:{card}:{device}", lambda: load_classifier(card, device))
+
+
+def _registry(plugin_dirs: tuple[str, ...]) -> Any:
+    from pathlib import Path
+
+    from ..engine.plugins import PluginRegistry, discover_plugins
+
+    return _cached(f"registry:{plugin_dirs}", lambda: PluginRegistry(
+        discover_plugins([Path(d) for d in plugin_dirs])))
+
+
+def load_batch(paths: list[str], size: int) -> Any:
+    """Images as an N x C x size x size float tensor in [0, 1] (antialiased bilinear, the
+    resize the classifier wrapper itself uses). Greyscale stays one channel unless the
+    batch mixes greyscale and colour."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    from ..imaging.loader import load_image
+    from ..imaging.model_input import to_model_input
+
+    xs = []
+    for p in paths:
+        x, _ = to_model_input(load_image(p))
+        t = torch.from_numpy(x)[None]
+        xs.append(F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False,
+                                antialias=True).clamp(0, 1))
+    if len({t.shape[1] for t in xs}) > 1:
+        xs = [t.expand(-1, 3, -1, -1) for t in xs]
+    return torch.cat(xs)
+
+
+def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
+                 progress: Callable[[float, str], None] | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """The per-image rows of one unit (see the module docstring)."""
+    import time
+
+    import torch
+
+    from ..engine.attack_runner import run_attack
+    from ..models.classifier import predict_proba
+
+    unit = Unit.from_json(unit_json)
+    start = time.perf_counter()
+    device = resolve_device(config.get("device", "auto"))
+    torch.manual_seed(unit_seed(config["seed"], unit.id))
+    victim = _model(config["model"], device)
+    items = [config["items"][i] for i in unit.indices]
+    x = load_batch([it["path"] for it in items], int(config["image_size"]))
+    y = torch.tensor([it["label"] for it in items])
+    clean_probs = predict_proba(victim, x).cpu()
+    adv, linf, l2, queries, success, notes = x, None, None, None, None, ""
+    if unit.attack:
+        registry = _registry(tuple(config.get("plugin_dirs", ())))
+        spec = next(s for s in config["attacks"] if s["name"] == unit.attack)
+        plugin = registry.get(unit.attack, kind="attack").create()
+        surrogate = _model(config["surrogate"], device) if config.get("surrogate") else None
+        crafter = surrogate if unit.mode == "black" else victim
+        outcome = run_attack(
+            plugin, crafter, x, labels=y, params=spec.get("params") or {},
+            surrogate=surrogate if unit.mode == "transfer" else None,
+            seed=unit_seed(config["seed"], unit.id), cancelled=cancelled,
+            progress=(lambda f, m="": progress(0.8 * f, m)) if progress else None,
+            plugin_lookup=registry.create)
+        adv = outcome.adversarial
+        linf, l2 = outcome.linf.tolist(), outcome.l2.tolist()
+        queries = outcome.queries
+        notes = outcome.notes
+    probs = clean_probs if not unit.attack else predict_proba(victim, adv).cpu()
+    pos = int(config["positive_index"])
+    pred, clean_pred = probs.argmax(1), clean_probs.argmax(1)
+    if unit.attack:
+        success = (pred != y).tolist()
+    scores = _detector_scores(config, adv, items, victim, cancelled, progress)
+    rows = []
+    for k, it in enumerate(items):
+        rows.append({
+            "id": it["id"], "index": unit.indices[k], "label": it["label"],
+            "condition": unit.condition, "attack": unit.attack, "mode": unit.mode,
+            "pred": int(pred[k]), "p_positive": float(probs[k, pos]),
+            "confidence": float(probs[k].max()), "correct": bool(pred[k] == y[k]),
+            "clean_pred": int(clean_pred[k]), "clean_p_positive": float(clean_probs[k, pos]),
+            "clean_correct": bool(clean_pred[k] == y[k]),
+            "linf": None if linf is None else float(linf[k]),
+            "l2": None if l2 is None else float(l2[k]),
+            "queries": None if queries is None else int(queries[k]),
+            "success": None if success is None else bool(success[k]),
+            "scores": {name: s[k] for name, s in scores.items()},
+        })
+    return {"unit": unit.to_json(), "rows": rows, "device": device, "notes": notes,
+            "seconds": time.perf_counter() - start}
+
+
+def _detector_scores(config: dict[str, Any], x: Any, items: list[dict[str, Any]],
+                     victim: Any, cancelled: Callable[[], bool] | None,
+                     progress: Callable[[float, str], None] | None
+                     ) -> dict[str, list[float | None]]:
+    """Each detector's score on each image of the batch, as the 8-bit image a reviewer
+    would receive (what is saved is quantised; detectors see what is saved)."""
+    import numpy as np
+
+    from ..engine.detector_runner import DetectorFailed, run_detector
+    from ..imaging.in_memory import image_from_unit_array
+
+    if not config.get("detectors"):
+        return {}
+    registry = _registry(tuple(config.get("plugin_dirs", ())))
+    out: dict[str, list[float | None]] = {}
+    arrays = x.detach().cpu().numpy()
+    for d, spec in enumerate(config["detectors"]):
+        det = registry.get(spec["name"], kind="detector").create()
+        scores: list[float | None] = []
+        for k, it in enumerate(items):
+            image = image_from_unit_array(np.asarray(arrays[k]), f"{it['id']}.png")
+            try:
+                o = run_detector(det, image, spec.get("params") or {}, model=victim,
+                                 cancelled=cancelled, seed=int(config["seed"]))
+                scores.append(None if o.score is None or o.verdict == "inconclusive"
+                              else float(o.score))
+            except DetectorFailed:
+                scores.append(None)
+        out[spec["name"]] = scores
+        if progress is not None:
+            progress(0.8 + 0.2 * (d + 1) / len(config["detectors"]), spec["name"])
+    return out

@@ -1,0 +1,27 @@
+"""A MedicalImage made from an array in memory (an attacked batch during evaluation):
+the 8-bit RGB or greyscale photo that saving it as PNG would give, without the disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .medical_image import MedicalImage
+
+
+def image_from_unit_array(x01: np.ndarray, name: str) -> MedicalImage:
+    """C x H x W (C = 1 or 3) values in [0, 1] -> an 8-bit photo called ``name``."""
+    x = np.asarray(x01, dtype=np.float32)
+    if x.ndim != 3 or x.shape[0] not in (1, 3):
+        raise ValueError(f"{name}: expected C x H x W with C = 1 or 3, got {x.shape}")
+    pixels = np.rint(np.clip(x, 0, 1) * 255).astype(np.uint8)
+    pixels = pixels[0] if x.shape[0] == 1 else np.ascontiguousarray(pixels.transpose(1, 2, 0))
+    photometric = "MONOCHROME2" if pixels.ndim == 2 else "RGB"
+    return MedicalImage(
+        path=Path(name), kind="photo", pixels=pixels, n_frames=1,
+        samples_per_pixel=1 if pixels.ndim == 2 else 3, photometric=photometric,
+        stored_photometric=photometric, modality="XC",
+        metadata={"Format": "in-memory", "Width": pixels.shape[1], "Height": pixels.shape[0]},
+        transfer_syntax="in-memory", transfer_syntax_name="in-memory (8-bit, lossless)",
+        bits_allocated=8, bits_stored=8, pixel_representation=0)
