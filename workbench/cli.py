@@ -22,7 +22,8 @@ def _gui_parser() -> argparse.ArgumentParser:
         epilog="commands (each with -h): info FILE... | keys new|list|trust|untrust|export | "
         "sign PATH... | verify PATH... | ledger verify|proof|export|head|check-proof | "
         "plugins | predict INPUT... | attack --plugin P INPUT... --out DIR | detect PATH... | "
-        "calibrate --detector D --clean DIR | report IMAGE... --out F.html|F.pdf",
+        "calibrate --detector D --clean DIR | report IMAGE... --out F.html|F.pdf | "
+        "evaluate --data DIR --out RUN_DIR",
     )
     p.add_argument("--version", action="version", version=f"workbench {__version__}")
     p.add_argument("--demo", action="store_true", help="open the built-in demo study")
@@ -70,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "info":
         return cmd_info(argv[1:])
+    if argv and argv[0] == "evaluate":
+        from .cli_evaluate import run as run_evaluate
+
+        return run_evaluate(argv)
     if argv and argv[0] == "report":
         from .cli_report import run as run_report
 
