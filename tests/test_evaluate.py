@@ -43,6 +43,16 @@ def test_auroc_equals_the_pairwise_definition_with_ties(seed):
     assert np.isnan(auroc(scores, np.ones(40, bool)))
 
 
+def test_the_plotted_roc_curve_has_the_reported_area():
+    from workbench.evaluation.metrics import roc_curve
+
+    rng = np.random.default_rng(7)
+    scores, positive = rng.integers(0, 8, 60).astype(float), rng.random(60) > 0.5
+    fpr, tpr = roc_curve(scores, positive)
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(auroc(scores, positive))
+
+
 def test_bootstrap_interval_is_seeded_and_brackets_the_estimate():
     values = np.r_[np.ones(30), np.zeros(10)]
     stat = lambda i: float(values[i].mean())  # noqa: E731
@@ -139,7 +149,7 @@ def test_summary_has_every_table1_row_in_range(table1_run):
     pgd = summary["conditions"]["pgd/white"]
     assert pgd["mean_linf"] == pytest.approx(0.01, abs=1e-6)  # the default L-inf budget
     assert summary["conditions"]["colour-balance/query"]["mean_queries"] > 0
-    assert summary["conditions"]["clean"]["paper_dermoscopy"] == [0.876, 0.858]
+    assert summary["conditions"]["clean"]["paper_dermoscopy"] == [0.876, 0.858, 0.941]
     fs = summary["detectors"]["feature-squeezing"]
     assert fs["threshold"] is not None and 0 <= fs["fpr_clean"] <= 1
     assert set(fs["conditions"]) == set(ROWS) - {"clean"}

@@ -31,7 +31,7 @@ def write_plots(out: Path, config: dict[str, Any], summary: dict[str, Any],
         rs = [r for r in rows if r["condition"] == cond]
         fpr, tpr = roc_curve([r["p_positive"] for r in rs], [r["label"] == positive for r in rs])
         auc = summary["conditions"][cond]["auroc"]["value"]
-        ax.plot(fpr, tpr, drawstyle="steps-post", label=f"{cond} (AUROC {auc:.3f})")
+        ax.plot(fpr, tpr, label=f"{cond} (AUROC {auc:.3f})")
     ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
     ax.set(xlabel="false-positive rate", ylabel="true-positive rate",
            title=f"ROC for {summary['positive_class']}", xlim=(0, 1), ylim=(0, 1.01))
