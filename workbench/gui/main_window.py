@@ -193,6 +193,11 @@ class MainWindow(QMainWindow):
         for a in (self.sign_action, self.verify_action, keys_action):
             prov_menu.addAction(a)
 
+        tools_menu = self.menuBar().addMenu("&Tools")
+        self.evaluate_action = QAction("&Evaluate…", self, shortcut="Ctrl+Shift+E")
+        self.evaluate_action.triggered.connect(self.open_evaluation)
+        tools_menu.addAction(self.evaluate_action)
+
         tb = self.addToolBar("Main")
         tb.setObjectName("toolbar_main")
         tb.addAction(self.open_action)
@@ -668,6 +673,19 @@ class MainWindow(QMainWindow):
         from .key_manager import KeyManagerDialog
 
         KeyManagerDialog(self).exec()
+
+    def open_evaluation(self) -> QWidget:
+        """Show the (one, non-modal) Evaluate window, made on first use so that the main
+        window does not pay for it; it keeps its settings and results while hidden."""
+        from .evaluate_window import EvaluateWindow
+
+        win = getattr(self, "evaluation_window", None)
+        if win is None:
+            win = self.evaluation_window = EvaluateWindow(self, self.attacks.registry)
+        win.show()
+        win.raise_()
+        win.activateWindow()
+        return win
 
     def current_rendering(self):
         """Full-resolution RGB rendering of what is shown (for export and tests)."""
