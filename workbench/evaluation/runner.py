@@ -223,7 +223,7 @@ def evaluate(spec: EvalSpec, *, progress: Callable[[int, int, str], None] | None
         uid = result["unit"]["id"]
         _write_atomic(out / "units" / f"{uid}.json", json.dumps(result) + "\n")
         with open(out / "computed.log", "a") as log:
-            log.write(f"{uid}\t{os.getpid()}\t{result.get('device', '')}\t"
+            log.write(f"{uid}\t{result.get('pid', os.getpid())}\t{result.get('device', '')}\t"
                       f"{result.get('seconds', 0):.3f}\n")
         done[uid] = result
         count["n"] += 1

@@ -257,14 +257,21 @@ def _verdict(checks: list[Check]) -> tuple[str, str]:
     return INTACT, "signed and intact"
 
 
-def verify_paths(paths: list[str | os.PathLike[str]], *, ledger: Any = None,
-                 progress: Any = None, cancelled: Any = None) -> list[VerificationResult]:
-    """Verify files and folders (recursively). ``progress(done, total, name)``."""
+def list_files(paths: list[str | os.PathLike[str]]) -> list[Path]:
+    """The files to verify, in order: files as given, folders recursively (``find_images``'
+    sorted walk). Every engine verifies this list."""
     from ..imaging.loader import find_images
 
     files: list[Path] = []
     for p in map(Path, paths):
         files.extend(find_images(p) if p.is_dir() else [p])
+    return files
+
+
+def verify_paths(paths: list[str | os.PathLike[str]], *, ledger: Any = None,
+                 progress: Any = None, cancelled: Any = None) -> list[VerificationResult]:
+    """Verify files and folders (recursively). ``progress(done, total, name)``."""
+    files = list_files(paths)
     led = _open_ledger(ledger)
     results = []
     try:
