@@ -139,7 +139,11 @@ def prepare(spec: EvalSpec) -> tuple[dict[str, Any], list[Unit], dict[str, Any]]
         "positive_index": victim["class_names"].index(victim["positive_class"]),
         "class_names": victim["class_names"],
         "items": [{"id": it.id, "path": it.path, "label": it.label} for it in data.items],
-        "attacks": [{"name": s["name"], "params": s.get("params") or {}}
+        # Universal (patch) attacks run targeted by default: each image pushed to the
+        # other class with its class's patch, the seed's setup (one patch per target);
+        # a single untargeted patch leaves the images already in its class untouched.
+        "attacks": [{"name": s["name"], "params": s.get("params") or {},
+                     "targeted": bool(s.get("targeted", infos[s["name"]].scope == "universal"))}
                     for s in spec.attacks],
         "detectors": [{"name": s["name"], "params": s.get("params") or {}}
                       for s in spec.detectors],

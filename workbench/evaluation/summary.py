@@ -135,6 +135,10 @@ def summarise(config: dict[str, Any], record: dict[str, Any],
     universal = sorted({res["unit"]["condition"] for res in results
                         if res["unit"]["id"].endswith("-all")})
     notes = []
+    targeted = [a["name"] for a in config["attacks"] if a.get("targeted")]
+    if targeted:
+        notes.append("targeted (each image pushed to the other class; patch attacks train "
+                     "one patch per target class, the seed's setup): " + ", ".join(targeted))
     if universal:
         notes.append("universal attacks (" + ", ".join(universal) + ") learned their patch on "
                      "the evaluated images themselves (transductive), not on a separate "

@@ -155,6 +155,7 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
         crafter = surrogate if unit.mode == "black" else victim
         outcome = run_attack(
             plugin, crafter, x, labels=y, params=spec.get("params") or {},
+            targeted=bool(spec.get("targeted", False)),
             surrogate=surrogate if unit.mode == "transfer" else None,
             seed=unit_seed(config["seed"], unit.id), cancelled=cancelled,
             progress=(lambda f, m="": progress(0.8 * f, m)) if progress else None,
