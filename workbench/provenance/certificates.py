@@ -92,6 +92,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+def identity_folder(name: str) -> Path:
+    """Where a stored signer (or CA) called ``name`` lives."""
+    return x509_dir() / _safe(name)
+
+
 def create_ca(common_name: str = "workbench local CA", organisation: str = "",
               days: int = 3650) -> tuple[Any, Any]:
     """A self-signed CA (key, certificate)."""
@@ -174,7 +179,7 @@ def load_identity(name: str, passphrase: str) -> SignerIdentity:
     """A stored signer, its key decrypted with ``passphrase``."""
     from cryptography.hazmat.primitives import serialization as s
 
-    folder = x509_dir() / _safe(name)
+    folder = identity_folder(name)
     if not (folder / "key.pem").is_file():
         known = ", ".join(sorted(p.name for p in x509_dir().iterdir() if p.is_dir()))
         raise CertificateError(f"no certificate named {name!r} (known: {known or 'none'}; "
