@@ -23,7 +23,8 @@ def _gui_parser() -> argparse.ArgumentParser:
         "sign PATH... | verify PATH... | ledger verify|proof|export|head|check-proof | "
         "plugins | predict INPUT... | attack --plugin P INPUT... --out DIR | detect PATH... | "
         "calibrate --detector D --clean DIR | report IMAGE... --out F.html|F.pdf | "
-        "evaluate --data DIR --out RUN_DIR | certs new|import|list|trust|export",
+        "evaluate --data DIR --out RUN_DIR | certs new|import|list|trust|export | "
+        "selftest [--no-torch]",
     )
     p.add_argument("--version", action="version", version=f"workbench {__version__}")
     p.add_argument("--demo", action="store_true", help="open the built-in demo study")
@@ -71,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "info":
         return cmd_info(argv[1:])
+    if argv[:1] in (["selftest"], ["--smoke"]):  # --smoke: the frozen app's spelling
+        from .selftest import main as selftest
+
+        return selftest(argv[1:])
     if argv and argv[0] == "certs":
         from .cli_certs import run as run_certs
 
