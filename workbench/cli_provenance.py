@@ -106,6 +106,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 # --- sign ------------------------------------------------------------------------------------
 def cmd_sign(args: argparse.Namespace) -> int:
+    if args.dicom_signature or args.c2pa:
+        from .cli_standard_sign import sign_standard
+
+        return sign_standard(args, _passphrase(args))
+    if args.out:
+        raise CommandError("--out is for --dicom-signature and --c2pa (our own records are "
+                           "sidecars beside the originals)")
     from .progress_bar import ProgressBar
     from .provenance import keys
     from .provenance.signing import FAILED, REFUSED, SIGNED, SKIPPED, sign_paths
@@ -202,14 +209,20 @@ def _print_table(results: list) -> None:
     names = ("signature", "signer", "pixels", "metadata", "file", "ledger")
     shown = _display_names([r.path for r in results])
     width = max([len(n) for n in shown] + [4])
-    print(f"{'file':<{width}}  {'verdict':<17} " + " ".join(f"{n:<9}" for n in names))
+    print(f"{'file':<{width}}  {'verdict':<17} " + " ".join(f"{n:<9}" for n in names)
+          + " standard")
     for r, name in zip(results, shown, strict=True):
         cells = []
         for n in names:
             c = r.check(n)
             cells.append(f"{marks.get(c.status, c.status) if c else '-':<9}")
-        print(f"{name:<{width}}  {r.verdict:<17} " + " ".join(cells))
-        if not r.ok:
+        # DICOM PS3.15 signatures and C2PA manifests, beside our own record's checks
+        standard = [f"{'DICOM' if c.name.startswith('DICOM') else 'C2PA'} "
+                    f"{marks.get(c.status, c.status)}" for c in r.checks
+                    if c.name.startswith(("DICOM signature", "C2PA"))]
+        print(f"{name:<{width}}  {r.verdict:<17} " + " ".join(cells) + " "
+              + (", ".join(standard) or "-"))
+        if not r.ok or standard:
             print(f"{'':<{width}}  -> {r.summary}")
     good = sum(r.ok for r in results)
     print(f"{good} of {len(results)} intact")
@@ -318,6 +331,17 @@ def build_parsers(sub: Any) -> None:
     s.add_argument("--passphrase-file", metavar="FILE")
     s.add_argument("--force", action="store_true",
                    help="sign again even where a sidecar exists (also changed files)")
+    std = s.add_argument_group(
+        "standard signatures (signed copies in --out; originals untouched)")
+    std.add_argument("--dicom-signature", metavar="SIGNER",
+                     help="a DICOM PS3.15 digital signature with this X.509 signer "
+                          "('workbench certs new SIGNER')")
+    std.add_argument("--profile", choices=("creator", "base"), default="creator",
+                     help="DICOM signature profile (Creator RSA or Base RSA)")
+    std.add_argument("--c2pa", metavar="SIGNER",
+                     help="a C2PA manifest (JPEG/PNG) with this X.509 signer")
+    std.add_argument("--sidecar", action="store_true", help="C2PA: manifest beside the copy")
+    std.add_argument("--out", metavar="DIR", help="folder for the signed copies")
     _add_ledger_options(s)
     s.set_defaults(handler=cmd_sign)
 

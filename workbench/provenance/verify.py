@@ -131,10 +131,19 @@ def verify_image(path: str | os.PathLike[str], *, record: dict | None = None,
         return VerificationResult(path, ERROR, str(exc), [Check("image", FAIL, exc.reason)])
     led = _open_ledger(ledger)
     try:
-        return _verify(path, image, record, led)
+        result = _verify(path, image, record, led)
     finally:
         if led is not None and led is not ledger:
             led.close()
+    # DICOM PS3.15 signatures and C2PA manifests, beside our own record
+    from .standard_signatures import combine, standard_checks
+
+    extra = standard_checks(path, image)
+    if extra:
+        result.checks.extend(extra)
+        result.verdict, result.summary = combine(result.verdict, result.summary,
+                                                 result.checks)
+    return result
 
 
 def _verify(path: str, image: MedicalImage, record: dict | None,

@@ -1,0 +1,71 @@
+"""``workbench sign --c2pa / --dicom-signature`` and ``workbench verify`` reporting the
+standard signatures beside our own record, with real certificates and real files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import pytest
+from conftest import pydicom_test_file
+
+from workbench.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _signer(monkeypatch):
+    monkeypatch.setenv("WORKBENCH_KEY_PASSPHRASE", "site passphrase")
+    assert main(["certs", "new", "site signer", "--org", "Test Hospital"]) == 0
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _verify_json(capsys, path) -> tuple[int, dict]:
+    capsys.readouterr()
+    code = main(["verify", "--json", "--no-ledger", str(path)])
+    return code, json.loads(capsys.readouterr().out.splitlines()[0])
+
+
+def test_c2pa_signed_photo_verifies_and_a_flipped_byte_is_tampering(shared_data, tmp_path,
+                                                                    capsys):
+    pytest.importorskip("c2pa", reason="C2PA needs c2pa-python (pip install "
+                        "'workbench[c2pa]')")
+    src = tmp_path / "ISIC_0000000.jpg"
+    shutil.copy(shared_data / "dermoscopy" / "isic" / "images" / src.name, src)
+    before = _sha(src)
+    assert main(["sign", "--c2pa", "site signer", "--out", str(tmp_path / "signed"),
+                 str(src)]) == 0
+    assert _sha(src) == before  # the original is never changed
+    signed = tmp_path / "signed" / src.name
+    code, result = _verify_json(capsys, signed)
+    assert code == 0 and result["verdict"] == "intact"
+    assert result["checks"]["C2PA manifest"]["status"] == "pass"
+    assert "C2PA manifest" in result["summary"]
+    # one flipped byte in the entropy-coded data
+    data = bytearray(signed.read_bytes())
+    data[data.rfind(b"\xff\xda") + 400] ^= 0x01
+    signed.write_bytes(bytes(data))
+    code, result = _verify_json(capsys, signed)
+    assert code == 1 and result["verdict"] == "tampered"
+    assert "assertion.dataHash.mismatch" in result["checks"]["C2PA manifest"]["message"]
+    # the unsigned original: no manifest is "unsigned", never valid
+    code, result = _verify_json(capsys, src)
+    assert code == 1 and result["verdict"] == "unsigned" and "C2PA manifest" not in \
+        result["checks"]
+
+
+def test_sign_standard_bad_input(tmp_path, capsys):
+    ct = tmp_path / "ct.dcm"
+    shutil.copy(pydicom_test_file("CT_small.dcm"), ct)
+    assert main(["sign", "--c2pa", "site signer", str(ct)]) == 2
+    assert "give --out DIR" in capsys.readouterr().err
+    assert main(["sign", "--c2pa", "nobody", "--out", str(tmp_path / "o"), str(ct)]) == 2
+    assert "no certificate named 'nobody'" in capsys.readouterr().err
+    assert main(["sign", "--c2pa", "site signer", "--out", str(tmp_path), str(ct)]) == 2
+    assert "must not be the folder of the originals" in capsys.readouterr().err
+    # a DICOM is skipped by --c2pa, with the count said
+    assert main(["sign", "--c2pa", "site signer", "--out", str(tmp_path / "o"), str(ct)]) == 0
+    assert "1 skipped (not JPEG/PNG)" in capsys.readouterr().out
