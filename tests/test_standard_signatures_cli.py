@@ -69,3 +69,38 @@ def test_sign_standard_bad_input(tmp_path, capsys):
     # a DICOM is skipped by --c2pa, with the count said
     assert main(["sign", "--c2pa", "site signer", "--out", str(tmp_path / "o"), str(ct)]) == 0
     assert "1 skipped (not JPEG/PNG)" in capsys.readouterr().out
+
+
+def test_dicom_signature_from_the_command_line_beside_our_own_record(tmp_path, capsys):
+    import pydicom
+
+    src = tmp_path / "CT_small.dcm"
+    shutil.copy(pydicom_test_file("CT_small.dcm"), src)
+    before = _sha(src)
+    assert main(["sign", "--dicom-signature", "site signer", "--profile", "creator",
+                 "--out", str(tmp_path / "signed"), str(src)]) == 0
+    assert _sha(src) == before
+    signed = tmp_path / "signed" / src.name
+    code, result = _verify_json(capsys, signed)
+    assert code == 0 and result["verdict"] == "intact"
+    assert result["checks"]["DICOM signature"]["status"] == "pass"
+    assert "Test Hospital" in result["checks"]["DICOM signature"]["message"]
+
+    # our own capture record too: both are reported, our record decides
+    assert main(["keys", "new", "--label", "CT room"]) == 0
+    assert main(["sign", "--no-ledger", str(signed)]) == 0
+    code, result = _verify_json(capsys, signed)
+    assert code == 0 and result["verdict"] == "intact"
+    assert result["checks"]["pixels"]["status"] == "pass"
+    assert result["checks"]["DICOM signature"]["status"] == "pass"
+
+    # a signed attribute changed: the DICOM signature fails -> tampered
+    ds = pydicom.dcmread(signed)
+    ds.PatientName = "Someone^Else"
+    ds.save_as(signed)
+    code, result = _verify_json(capsys, signed)
+    assert code == 1 and result["verdict"] == "tampered"
+    assert "MAC mismatch" in result["checks"]["DICOM signature"]["message"]
+    capsys.readouterr()
+    assert main(["verify", "--no-ledger", str(signed)]) == 1
+    assert "DICOM FAIL" in capsys.readouterr().out
