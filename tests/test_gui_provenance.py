@@ -127,3 +127,30 @@ def test_key_manager_creates_trusts_and_untrusts_keys(qtbot, tmp_path):
     dialog.untrust_key()
     assert dialog.trusted.topLevelItemCount() == 0
     assert keys.trusted_keys() == []
+
+
+def test_dicom_signature_and_its_failure_show_in_the_provenance_dock(qtbot, window, tmp_path):
+    """A hospital's PS3.15 signature (no record of ours) vouches for the image; a changed
+    signed attribute turns it into tampering, named in the dock."""
+    from workbench.provenance.certificates import create_local_pki
+    from workbench.provenance.dicom_signature import sign_dicom
+
+    w = window
+    identity = create_local_pki("CT room", "gui test passphrase", organisation="Hospital")
+    signed = tmp_path / "CT_signed.dcm"
+    sign_dicom(pydicom_test_file("CT_small.dcm"), signed, identity)
+    result = open_and_wait_verified(qtbot, w, signed)
+    assert result.verdict == "intact"
+    rows = {r[1]: r for r in w.provenance.check_rows()}
+    assert rows["DICOM signature"][0] == "✔" and "CN=CT room" in rows["DICOM signature"][2]
+    assert "DICOM signature" in w.provenance.summary_label.text()
+
+    changed = tmp_path / "CT_changed.dcm"
+    ds = pydicom.dcmread(signed)
+    ds.PatientID = "other"
+    ds.save_as(changed)
+    result = open_and_wait_verified(qtbot, w, changed)
+    assert result.verdict == "tampered"
+    qtbot.waitUntil(lambda: w.provenance.verdict_label.text() == "✖ tampered", timeout=TIMEOUT)
+    rows = {r[1]: r for r in w.provenance.check_rows()}
+    assert rows["DICOM signature"][0] == "✖" and "MAC mismatch" in rows["DICOM signature"][2]
