@@ -104,3 +104,16 @@ def test_dicom_signature_from_the_command_line_beside_our_own_record(tmp_path, c
     capsys.readouterr()
     assert main(["verify", "--no-ledger", str(signed)]) == 1
     assert "DICOM FAIL" in capsys.readouterr().out
+
+
+def test_attacked_export_is_signed_with_what_was_done(shared_data, tmp_path, capsys):
+    pytest.importorskip("c2pa", reason="C2PA needs c2pa-python (pip install "
+                        "'workbench[c2pa]')")
+    photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000001.jpg"
+    assert main(["attack", "--plugin", "fgsm", "--c2pa", "site signer", "--out",
+                 str(tmp_path / "out"), str(photo)]) == 0
+    exported = next((tmp_path / "out").glob("*.png"))
+    code, result = _verify_json(capsys, exported)
+    assert code == 0 and result["verdict"] == "intact"
+    message = result["checks"]["C2PA manifest"]["message"]
+    assert "declared edits" in message and "attack plugin fgsm" in message

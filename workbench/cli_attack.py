@@ -96,6 +96,19 @@ def _param_values(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _sign_export(saved: Path, original: Path, identity: Any, description: str) -> None:
+    """Replace the saved PNG by a C2PA-signed copy saying what was done to the original."""
+    import os
+
+    from .provenance.c2pa_manifest import sign_c2pa
+
+    tmp = saved.with_name(f".{saved.stem}.c2pa-signing.png")
+    sign_c2pa(saved, tmp, identity, parent=original, title=saved.name,
+              actions=[{"action": "c2pa.edited", "softwareAgent": "workbench",
+                        "parameters": {"description": description}}])
+    os.replace(tmp, saved)
+
+
 def cmd_attack(args: argparse.Namespace) -> int:
     import torch
 
@@ -110,6 +123,15 @@ def cmd_attack(args: argparse.Namespace) -> int:
     from .progress_bar import ProgressBar
 
     registry = PluginRegistry()
+    c2pa_identity = None
+    if args.c2pa:  # before any work: a wrong passphrase or signer fails at once
+        from .cli_provenance import _passphrase
+        from .provenance.certificates import CertificateError, load_identity
+
+        try:
+            c2pa_identity = load_identity(args.c2pa, _passphrase(args))
+        except CertificateError as exc:
+            raise CommandError(str(exc)) from None
     try:
         info = registry.get(args.plugin, kind="attack")
     except KeyError as exc:
@@ -156,6 +178,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
         target_name = out_dir / f"{f.stem}_{info.name}{f.suffix or '.dcm'}"
         saved = save_derived(image, outcome.adversarial[0].numpy(), mapping, target_name,
                              description, args.frame)
+        if c2pa_identity is not None and saved.suffix.lower() == ".png":
+            _sign_export(saved, f, c2pa_identity, description)
         # The stored file is quantised to the original dtype: re-read it and re-measure.
         x_saved, _ = to_model_input(load_image(saved), 0 if image.n_frames == 1 else args.frame,
                                     value_range=(mapping.lo, mapping.hi))
@@ -209,6 +233,10 @@ def build_parsers(sub: Any) -> None:
     at.add_argument("--seed", type=int, default=0)
     at.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     at.add_argument("--out", required=True, metavar="DIR")
+    at.add_argument("--c2pa", metavar="SIGNER",
+                    help="sign each saved PNG with a C2PA manifest (a c2pa.edited action "
+                         "saying which attack, the original as its parent)")
+    at.add_argument("--passphrase-file", metavar="FILE", help="for the --c2pa signer's key")
     at.set_defaults(handler=cmd_attack)
 
 

@@ -74,6 +74,13 @@ def _c2pa_checks(path: str) -> list[Check]:
     message = r.get("reason") or state
     if codes and codes not in message:
         message = f"{message} ({codes})"
+    # A derived image (an exported attack) is "intact" as the image that was signed; its
+    # manifest says what was done to it, and a reviewer must read that beside the verdict.
+    edits = [a.get("parameters", {}).get("description") or a.get("action")
+             for a in r.get("actions") or [] if a.get("action") not in
+             ("c2pa.created", "c2pa.opened")]
+    if edits:
+        message = f"{message}; declared edits: {'; '.join(map(str, edits))}"
     if state == "Trusted":
         return [Check(C2PA, PASS, message)]
     if state == "Valid":
