@@ -21,8 +21,21 @@ def ensure_app() -> QApplication:
     return app
 
 
-def run_gui(paths: Sequence[str] = (), demo: bool = False) -> int:
+def run_gui(paths: Sequence[str] = (), demo: bool = False,
+            first_run: bool | None = None) -> int:
+    """Show the main window and run the event loop.
+
+    ``first_run``: offer to create a signing key when this is the first start (no key,
+    question not yet answered). None means "on a real start only": not for ``--demo``
+    and not for scripted runs (WORKBENCH_QUIT_AFTER_MS), which must never wait on a
+    modal dialog."""
+    from PySide6.QtCore import QTimer
+
+    from .preferences import apply_theme
+    from .settings import theme_preference
+
     app = ensure_app()
+    apply_theme(theme_preference(), app)  # before the window exists: it paints once, themed
     window = MainWindow()
     window.show()
     if demo:
@@ -31,8 +44,13 @@ def run_gui(paths: Sequence[str] = (), demo: bool = False) -> int:
         window.open_paths(list(paths))
     # For scripted smoke runs (benchmarks, screenshots): quit after N ms.
     quit_after = os.environ.get("WORKBENCH_QUIT_AFTER_MS")
-    if quit_after:
-        from PySide6.QtCore import QTimer
+    if first_run is None:
+        first_run = not demo and not quit_after
+    if first_run:
+        from .first_run import run_first_run
 
+        # after the event loop starts, so the window is painted behind the dialog
+        QTimer.singleShot(0, lambda: run_first_run(window))
+    if quit_after:
         QTimer.singleShot(int(quit_after), app.quit)
     return app.exec()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtGui import QAction, QKeySequence
@@ -39,8 +40,11 @@ from .metadata_panel import MetadataPanel
 from .provenance_panel import ProvenancePanel, badge_for
 from .provenance_worker import SignTask, VerifyTask
 from .result_view import AttackResultView, ScaledImage
-from .settings import add_recent_path, recent_paths
+from .settings import add_recent_path, device_preference, preferred_plugin_dirs, recent_paths
 from .study_list import StudyList
+
+if TYPE_CHECKING:
+    from ..engine.plugins import PluginInfo
 
 CACHE_BYTES = 2 * 1024**3  # decoded images kept in memory (least recently used dropped)
 
@@ -116,6 +120,9 @@ class MainWindow(QMainWindow):
         self._set_busy(None)
 
         self.attacks = attach_attack_docks(self)
+        self.use_device_preference()
+        if preferred_plugin_dirs():  # the user's plugin folders (Preferences) join discovery
+            self.reload_plugins()
         self.detectors = DetectorsPanel()
         self.detect_task: DetectTask | None = None
         self.report_task = None
@@ -163,6 +170,10 @@ class MainWindow(QMainWindow):
         self.demo_action.triggered.connect(self.open_demo)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.preferences_action = QAction("&Preferences…", self,
+                                          shortcut=QKeySequence.StandardKey.Preferences)
+        self.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.preferences_action.triggered.connect(self.open_preferences)
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         for a in (self.open_action, self.open_folder_action, self.demo_action):
@@ -170,6 +181,8 @@ class MainWindow(QMainWindow):
         file_menu.insertMenu(self.demo_action, self.recent_menu)
         file_menu.addSeparator()
         file_menu.addAction(self.report_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.preferences_action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
 
@@ -197,6 +210,9 @@ class MainWindow(QMainWindow):
         self.evaluate_action = QAction("&Evaluate…", self, shortcut="Ctrl+Shift+E")
         self.evaluate_action.triggered.connect(self.open_evaluation)
         tools_menu.addAction(self.evaluate_action)
+        self.reload_plugins_action = QAction("&Reload Plugins", self)
+        self.reload_plugins_action.triggered.connect(self.reload_plugins)
+        tools_menu.addAction(self.reload_plugins_action)
 
         tb = self.addToolBar("Main")
         tb.setObjectName("toolbar_main")
@@ -673,6 +689,47 @@ class MainWindow(QMainWindow):
         from .key_manager import KeyManagerDialog
 
         KeyManagerDialog(self).exec()
+
+    def open_preferences(self) -> QWidget:
+        """Show the Preferences dialog, window-modal but not blocking (open(), not exec()),
+        so that the event loop and tests keep running while it is up."""
+        from .preferences import PreferencesDialog
+
+        dialog = getattr(self, "preferences_dialog", None)
+        if dialog is None or not dialog.isVisible():
+            dialog = self.preferences_dialog = PreferencesDialog(self)
+            dialog.deviceChanged.connect(lambda _d: self.use_device_preference())
+            dialog.open()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
+    def use_device_preference(self) -> None:
+        """Point the Model dock's device at the preference; a loaded model is loaded again
+        there, so that what runs next runs on the device the user chose."""
+        pref = device_preference()
+        box = self.attacks.model_panel.device_box
+        if box.currentText() == pref:
+            return
+        if box.findText(pref) < 0:
+            box.addItem(pref)
+        box.setCurrentText(pref)
+        if self.attacks.model is not None:
+            self.attacks.load_model(self.attacks.model_name)
+
+    def reload_plugins(self) -> list[PluginInfo]:
+        """Discover the plugins again: built-in, the user folder, and the Preferences
+        folders. The list is replaced in place because the Evaluate window shares it."""
+        from ..engine.plugins import discover_plugins
+
+        registry = self.attacks.registry
+        registry.plugins[:] = discover_plugins(preferred_plugin_dirs())
+        box = self.attacks.attack_panel.plugin_box
+        current = box.currentData()
+        self.attacks._fill_plugins()
+        if current is not None and box.findData(current) >= 0:
+            box.setCurrentIndex(box.findData(current))
+        return registry.plugins
 
     def open_evaluation(self) -> QWidget:
         """Show the (one, non-modal) Evaluate window, made on first use so that the main
