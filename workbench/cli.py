@@ -24,7 +24,7 @@ def _gui_parser() -> argparse.ArgumentParser:
         "plugins | predict INPUT... | attack --plugin P INPUT... --out DIR | detect PATH... | "
         "calibrate --detector D --clean DIR | report IMAGE... --out F.html|F.pdf | "
         "evaluate --data DIR --out RUN_DIR | certs new|import|list|trust|export | "
-        "selftest [--no-torch]",
+        "plugin new NAME --kind attack|detector | plugin check FILE | selftest [--no-torch]",
     )
     p.add_argument("--version", action="version", version=f"workbench {__version__}")
     p.add_argument("--demo", action="store_true", help="open the built-in demo study")
@@ -84,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .cli_evaluate import run as run_evaluate
 
         return run_evaluate(argv)
+    if argv and argv[0] == "plugin":
+        from .cli_plugin import run as run_plugin
+
+        return run_plugin(argv)
     if argv and argv[0] == "report":
         from .cli_report import run as run_report
 
