@@ -554,7 +554,10 @@ def _run_attack_checks(plugin: Any, label: str, params: Any, model: Any, path: P
             for h in hooks:
                 h.remove()
 
-    sample = None  # the batch the seed and cancel runs repeat (the last that worked)
+    # The batch the seed and cancel runs repeat: the one that kept the plugin busiest
+    # (most model calls), so an early stop on an easy input cannot hide a plugin that
+    # swallows Cancel (a new-user trial found exactly that).
+    sample = None
     for what, x in _attack_batches():
         run = attempt(x, _Watch())
         where = f"{what} ({' x '.join(map(str, x.shape))})"
@@ -575,7 +578,8 @@ def _run_attack_checks(plugin: Any, label: str, params: Any, model: Any, path: P
                    f"{details['max']:.4f}, L-inf {details['linf']:.4g}, L2 {details['l2']:.4g},"
                    f" success {details['success']}/{n}, {_calls(out.model_calls)}, "
                    f"{out.seconds:.2f} s", label, **details)
-        sample = (x, out)
+        if sample is None or out.model_calls > sample[1].model_calls:
+            sample = (x, out)
     if sample is None:
         return
     x, out = sample
