@@ -93,7 +93,7 @@ def test_misbehaving_plugins_leave_the_window_working(qtbot, shared_data, _priva
     qtbot.addWidget(w)
     w.show()
     ap = w.attacks.attack_panel
-    assert "worse" in ap.broken.text() and "No module named" in ap.broken.text()
+    assert "worse" in ap.broken.text() and "No module named" in ap.broken.toolTip()
     load_demo_model(qtbot, w)
     photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000001.jpg"
     open_and_wait(qtbot, w, photo)
@@ -115,3 +115,20 @@ def test_misbehaving_plugins_leave_the_window_working(qtbot, shared_data, _priva
     other = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000003.jpg"
     open_and_wait(qtbot, w, other)
     w.close()
+
+
+def test_score_based_attack_result_names_its_queries(qtbot, window, shared_data):
+    """A black-box attack is judged by its model queries, so the result header says them."""
+    w = window
+    load_demo_model(qtbot, w)
+    photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000003.jpg"
+    open_and_wait(qtbot, w, photo)
+    ap = w.attacks.attack_panel
+    ap.plugin_box.setCurrentIndex(ap.plugin_box.findData("colour-balance"))
+    ap.form.set_value("popsize", 4)
+    ap.form.set_value("generations", 1)
+    ap.run_current.click()
+    qtbot.waitUntil(lambda: str(photo) in w.attacks.results, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.attacks.task is None, timeout=TIMEOUT)
+    info = w.attacks.results[str(photo)]["outcome"].per_image(w.attacks.model.class_names)[0]
+    assert info["queries"] and f"{info['queries']} queries" in w.result_view.verdict.text()

@@ -159,8 +159,13 @@ class AttackController(QObject):
                 box.addItem(f"{info.name} — {info.threat}", info.name)
             else:
                 broken.append(f"{info.name}: {info.error.splitlines()[0]} ({info.source})")
-        self.attack_panel.broken.setText(("Broken plugins (not loaded):\n" + "\n".join(broken))
-                                         if broken else "")
+        # One short line: the full reasons (often long paths) squashed the parameter form
+        # when shown in the dock; they are in the tooltip and in 'workbench plugins'.
+        names = [b.split(":", 1)[0] for b in broken]
+        self.attack_panel.broken.setText(
+            f"⚠ broken plugins (not loaded): {', '.join(names)} — hover for why"
+            if broken else "")
+        self.attack_panel.broken.setToolTip("\n".join(broken))
         index = box.findData("pgd")
         if index >= 0:
             box.setCurrentIndex(index)

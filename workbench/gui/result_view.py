@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
@@ -113,9 +114,12 @@ class AttackResultView(QWidget):
         flipped = "prediction changed" if info["clean_class"] != info["adversarial_class"] \
             else "prediction unchanged"
         ok = "succeeded" if info["success"] else "did not succeed"
+        # Score-based attacks are judged by their queries; a plugin's notes say what it did.
+        effort = (f"{info['queries']} queries" if info.get("queries") is not None else
+                  f"{info['iterations'] or '-'} iteration(s)")
+        notes = f"<br><i>{html.escape(outcome.notes)}</i>" if outcome.notes else ""
         self.verdict.setText(f"<b>{outcome.plugin}</b> on {path}: {ok} ({flipped}), "
-                             f"{info['iterations'] or '-'} iteration(s), "
-                             f"{outcome.seconds:.2f} s")
+                             f"{effort}, {outcome.seconds:.2f} s{notes}")
         if result.get("universal"):
             rate = float(outcome.success.float().mean())
             where = outcome.artifacts.get("patch_path", "")
