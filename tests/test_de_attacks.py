@@ -148,6 +148,8 @@ def test_three_pixel_changes_at_most_three_pixels(victim, registry, card_test_im
                      params={"popsize": 1, "generations": 1, "confidence": NO_EARLY_STOP})
     changed = (out.adversarial != x).any(dim=1).flatten(1).sum(dim=1)
     assert ((changed >= 1) & (changed <= 3)).all(), changed
+    assert out.l0.tolist() == changed.tolist()  # the engine's L0 is the pixels changed
+    assert [r["l0"] for r in out.per_image(victim.class_names)] == changed.tolist()
     # One grey channel: one value per pixel, still at most three pixels.
     grey = x[:2].mean(dim=1, keepdim=True)
     out = run_attack(registry.create("three-pixel"), victim, grey, seed=3,

@@ -147,6 +147,7 @@ def test_summary_has_every_table1_row_in_range(table1_run):
             assert m["mean_linf"] > 0 and m["mean_l2"] >= m["mean_linf"]
             assert 0.0 <= m["success_rate"] <= 1.0
     pgd = summary["conditions"]["pgd/white"]
+    assert 0 < pgd["mean_l0"] <= 48 * 48  # pixels changed, at most all of them
     assert pgd["mean_linf"] == pytest.approx(0.01, abs=1e-6)  # the default L-inf budget
     assert summary["conditions"]["colour-balance/query"]["mean_queries"] > 0
     assert summary["conditions"]["clean"]["paper_dermoscopy"] == [0.876, 0.858, 0.941]

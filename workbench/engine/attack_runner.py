@@ -47,6 +47,7 @@ class AttackOutcome:
     seconds: float
     artifacts: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    l0: Any = None  # CPU long tensor N: pixels changed (any channel), for sparse attacks
 
     def per_image(self, class_names: tuple[str, ...]) -> list[dict[str, Any]]:
         """JSON-able per-image results."""
@@ -65,6 +66,7 @@ class AttackOutcome:
                 "success": bool(self.success[i]),
                 "linf": float(self.linf[i]),
                 "l2": float(self.l2[i]),
+                "l0": None if self.l0 is None else int(self.l0[i]),
                 "iterations": None if self.iterations is None else int(self.iterations[i]),
                 "queries": None if self.queries is None else int(self.queries[i]),
             })
@@ -139,6 +141,7 @@ def run_attack(plugin: Any, model: Any, images: Any, *, labels: Any = None,
         adv_probs = torch.softmax(model(adv), dim=1)
     pred = adv_probs.argmax(dim=1)
     success = pred == target if target is not None else pred != y
+    changed = (adv - x).abs().amax(dim=1)  # N x H x W: a pixel counts once over channels
     delta = (adv - x).flatten(1)
     return AttackOutcome(
         plugin=name, plugin_version=str(getattr(plugin, "version", "")),
@@ -147,7 +150,8 @@ def run_attack(plugin: Any, model: Any, images: Any, *, labels: Any = None,
         target.cpu(), success=success.cpu(), linf=delta.abs().amax(dim=1).cpu(),
         l2=delta.norm(dim=1).cpu(), iterations=_as_list(result.iterations),
         queries=_as_list(result.queries), model_calls=calls["n"], seconds=seconds,
-        artifacts=dict(result.artifacts or {}), notes=result.notes)
+        artifacts=dict(result.artifacts or {}), notes=result.notes,
+        l0=(changed > 0).flatten(1).sum(dim=1).cpu())
 
 
 def dataclasses_is_instance(obj: Any) -> bool:

@@ -55,8 +55,8 @@ def condition_metrics(rows: list[dict[str, Any]], positive: int, seed: int) -> d
         "auroc": with_ci(lambda i: auroc(p_pos[i], is_pos[i]), n, seed + 1),
         "mean_confidence": with_ci(lambda i: float(conf[i].mean()), n, seed + 2),
     }
-    for key in ("l2", "linf", "queries"):
-        vals = [r[key] for r in rows if r[key] is not None]
+    for key in ("l2", "linf", "l0", "queries"):
+        vals = [r[key] for r in rows if r.get(key) is not None]
         m[f"mean_{key}"] = float(np.mean(vals)) if vals else None
     if rows and rows[0]["attack"]:
         m["success_rate"] = float(np.mean([bool(r["success"]) for r in rows]))
@@ -172,9 +172,10 @@ def markdown(summary: dict[str, Any]) -> str:
              f"positive class {summary['positive_class']}, seed {summary['seed']}", "",
              "## Table 1 (Finlayson et al. 2019), with 95% bootstrap intervals", "",
              "| Condition | n | Accuracy | AUROC | Mean confidence | Mean L2 | Mean L∞ | "
+             "Mean L0 (pixels) | "
              "Flip rate (correct positives) | Mean queries | "
              "Paper: acc / AUROC / conf (flip rate) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for cond, m in summary["conditions"].items():
         paper, flip = m.get("paper_dermoscopy"), m.get("paper_flip_rate")
         cited = (f"{100 * paper[0]:.2f}% / {paper[1]:.3f} / {100 * paper[2]:.1f}%" if paper
@@ -182,6 +183,7 @@ def markdown(summary: dict[str, Any]) -> str:
         lines.append(
             f"| {cond} | {m['n']} | {_fmt(m['accuracy'], True)} | {_fmt(m['auroc'])} | "
             f"{_fmt(m['mean_confidence'])} | {_num(m['mean_l2'])} | {_num(m['mean_linf'])} | "
+            f"{_num(m['mean_l0'], 6)} | "
             f"{_num(m.get('flip_rate_correct_positives'), pct=True)} | "
             f"{_num(m['mean_queries'], 6)} | {cited} |")
     if summary["detectors"]:
@@ -207,7 +209,7 @@ def markdown(summary: dict[str, Any]) -> str:
 
 CSV_FIELDS = ("condition", "attack", "mode", "id", "index", "label", "pred", "correct",
               "p_positive", "confidence", "clean_pred", "clean_correct", "clean_p_positive",
-              "success", "linf", "l2", "queries")
+              "success", "linf", "l2", "l0", "queries")
 
 
 def write_outputs(out: Path, config: dict[str, Any], record: dict[str, Any],
@@ -220,7 +222,7 @@ def write_outputs(out: Path, config: dict[str, Any], record: dict[str, Any],
         w = csv.writer(f)
         w.writerow([*CSV_FIELDS, "path", *(f"score:{d}" for d in detectors)])
         for r in _rows(results):
-            row = [r[k] for k in CSV_FIELDS]
+            row = [r.get(k) for k in CSV_FIELDS]
             row[CSV_FIELDS.index("label")] = names[r["label"]]
             row[CSV_FIELDS.index("pred")] = names[r["pred"]]
             row[CSV_FIELDS.index("clean_pred")] = names[r["clean_pred"]]

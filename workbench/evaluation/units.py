@@ -146,7 +146,7 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
     x = load_batch([it["path"] for it in items], int(config["image_size"]))
     y = torch.tensor([it["label"] for it in items])
     clean_probs = predict_proba(victim, x).cpu()
-    adv, linf, l2, queries, success, notes = x, None, None, None, None, ""
+    adv, linf, l2, l0, queries, success, notes = x, None, None, None, None, None, ""
     if unit.attack:
         registry = _registry(tuple(config.get("plugin_dirs", ())))
         spec = next(s for s in config["attacks"] if s["name"] == unit.attack)
@@ -161,7 +161,7 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
             progress=(lambda f, m="": progress(0.8 * f, m)) if progress else None,
             plugin_lookup=registry.create)
         adv = outcome.adversarial
-        linf, l2 = outcome.linf.tolist(), outcome.l2.tolist()
+        linf, l2, l0 = outcome.linf.tolist(), outcome.l2.tolist(), outcome.l0.tolist()
         queries = outcome.queries
         notes = outcome.notes
     probs = clean_probs if not unit.attack else predict_proba(victim, adv).cpu()
@@ -181,6 +181,7 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
             "clean_correct": bool(clean_pred[k] == y[k]),
             "linf": None if linf is None else float(linf[k]),
             "l2": None if l2 is None else float(l2[k]),
+            "l0": None if l0 is None else int(l0[k]),
             "queries": None if queries is None else int(queries[k]),
             "success": None if success is None else bool(success[k]),
             "scores": {name: s[k] for name, s in scores.items()},
