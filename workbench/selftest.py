@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -87,30 +86,20 @@ def run_selftest(*, torch_steps: bool = True, out: Callable[[str], None] = print
 
 
 def _open_window(state: dict[str, Any]) -> str:
-    from PySide6.QtWidgets import QApplication
+    from .gui.headless import open_main_window
 
-    from .gui.main_window import MainWindow
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    state["app"] = app
-    window = MainWindow()
-    window.show()
-    app.processEvents()
-    state["window"] = window
-    return f"platform {app.platformName()}"
+    state["app"], state["window"] = open_main_window()
+    return f"platform {state['app'].platformName()}"
 
 
 def _load(state: dict[str, Any]) -> str:
-    w, app = state["window"], state["app"]
+    from .gui.headless import wait_for
+
+    w = state["window"]
     w.open_paths([state["dicom"]])
-    deadline = time.monotonic() + 60
-    while w.view.image is None and time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.01)
-    if w.view.image is None:
+    if not wait_for(state["app"], lambda: w.view.image is not None, 60):
         raise RuntimeError("the image did not load within 60 s")
-    state["image"] = w.view.image
-    img = w.view.image
+    state["image"] = img = w.view.image
     return f"{img.modality} {img.columns}x{img.rows}"
 
 

@@ -176,19 +176,21 @@ class {{cls}}(Detector):
         )
 '''
 
-ATTACK_TEST = '''"""Tests of the {{name}} attack plugin (made by ``workbench plugin new``).
+# The part both generated test files share: {{kind}}, {{runner}} and {{extra_imports}} are
+# filled in per kind (then {{name}} and {{stem}} per plugin, by the scaffold).
+_TEST_HEAD = '''"""Tests of the {{name}} {{kind}} plugin (made by ``workbench plugin new``).
 
 Run: ``python -m pytest -q test_{{stem}}.py`` (the workbench must be importable). Tests may
-use the engine (``workbench.engine.attack_runner.run_attack``, the way the app runs a
-plugin); the plugin itself imports only ``workbench.api``. Only the
-standard library is imported at the top: this file sits in a plugin folder, and discovery
-imports every ``*.py`` file there (it finds no plugin in this one).
+use the engine (``{{runner}}``, the way the app runs a plugin); the plugin itself imports
+only ``workbench.api``. Only the standard library is imported at the top: this file sits in
+a plugin folder, and discovery imports every ``*.py`` file there (it finds no plugin in
+this one).
 """
 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+{{extra_imports}}from pathlib import Path
 
 PLUGIN_FILE = Path(__file__).with_name("{{stem}}.py")
 
@@ -211,6 +213,15 @@ def demo_model():
     return load_model("demo")
 
 
+'''
+
+
+def _test_head(kind: str, runner: str, extra_imports: str = "") -> str:
+    return (_TEST_HEAD.replace("{{kind}}", kind).replace("{{runner}}", runner)
+            .replace("{{extra_imports}}", extra_imports))
+
+
+ATTACK_TEST = _test_head("attack", "workbench.engine.attack_runner.run_attack") + '''\
 def synthetic_batch(n: int = 2, channels: int = 3, size: int = 64):
     """n smooth test images in [0, 1], seeded: every run sees the same ones."""
     import torch
@@ -264,42 +275,8 @@ def test_cancel_stops_the_run():
         run_attack(load_plugin(), demo_model(), synthetic_batch(), cancelled=lambda: True)
 '''
 
-DETECTOR_TEST = '''"""Tests of the {{name}} detector plugin (made by ``workbench plugin new``).
-
-Run: ``python -m pytest -q test_{{stem}}.py`` (the workbench must be importable). Tests may
-use the engine (``workbench.engine.attack_runner.run_attack``, the way the app runs a
-plugin); the plugin itself imports only ``workbench.api``. Only the
-standard library is imported at the top: this file sits in a plugin folder, and discovery
-imports every ``*.py`` file there (it finds no plugin in this one).
-"""
-
-from __future__ import annotations
-
-import functools
-import math
-from pathlib import Path
-
-PLUGIN_FILE = Path(__file__).with_name("{{stem}}.py")
-
-
-def load_plugin():
-    """The plugin, imported on its own by path the way the workbench discovers it."""
-    from workbench.engine.plugins import load_plugin_file
-
-    infos = load_plugin_file(PLUGIN_FILE)
-    broken = [f"{i.name}: {i.error}" for i in infos if not i.ok]
-    assert not broken, broken
-    (info,) = [i for i in infos if i.name == "{{name}}"]
-    return info.create()
-
-
-@functools.lru_cache(maxsize=1)
-def demo_model():
-    from workbench.models.zoo import load_model
-
-    return load_model("demo")
-
-
+DETECTOR_TEST = _test_head("detector", "workbench.engine.detector_runner.run_detector",
+                           "import math\n") + '''\
 def synthetic_image(channels: int = 3, size: int = 64):
     """A smooth seeded test image, as the MedicalImage a saved 8-bit photo would give."""
     import numpy as np
