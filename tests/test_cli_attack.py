@@ -52,9 +52,11 @@ def test_attack_writes_new_files_and_results(shared_data, tmp_path):
         assert r["linf"] <= 0.03 + 1e-6
         for key in ("clean_class", "adversarial_class", "clean_probabilities",
                     "adversarial_probabilities", "success", "l2", "iterations",
-                    "saved_class", "success_after_saving"):
+                    "saved_class", "success_after_saving", "notes", "l0"):
             assert key in r
+        assert r["l0"] > 0  # pixels changed: PGD with a random start touches many
     assert by_input["ISIC_0000002.jpg"]["output"].endswith(".png")
+    assert by_input["ISIC_0000002.jpg"]["l0"] <= 1022 * 767
     ds = pydicom.dcmread(by_input["CT_small.dcm"]["output"])
     assert "DERIVED" in ds.ImageType and "pgd" in ds.DerivationDescription
 

@@ -188,6 +188,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
         entry.update({
             "input": str(f), "output": str(saved), "plugin": info.name, "params": outcome.params,
             "seconds": round(outcome.seconds, 4), "model_calls": outcome.model_calls,
+            "notes": outcome.notes,
             "saved_class": model.class_names[int(after.argmax())],
             "saved_probabilities": {c: round(float(after[i]), 6)
                                     for i, c in enumerate(model.class_names)},
