@@ -154,6 +154,9 @@ def test_summary_has_every_table1_row_in_range(table1_run):
     fs = summary["detectors"]["feature-squeezing"]
     assert fs["threshold"] is not None and 0 <= fs["fpr_clean"] <= 1
     assert set(fs["conditions"]) == set(ROWS) - {"clean"}
+    # patches learn on the model's training split, are pasted on the test images
+    assert any("learned their patches on the model's 140 training images" in n
+               for n in summary["notes"])
     md = (table1_run / "summary.md").read_text()
     assert "| pgd/black | 4 |" in md and "feature-squeezing" in md
     for plot in ("roc.png", "confidence.png", "detector_matrix.png"):

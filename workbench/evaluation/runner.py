@@ -105,6 +105,13 @@ def prepare(spec: EvalSpec) -> tuple[dict[str, Any], list[Unit], dict[str, Any]]
     try:
         data = load_dataset(spec.data, tuple(victim["class_names"]),
                             label_column=spec.label_column, ids=ids, limit=spec.limit)
+        # Universal (patch) attacks learn on the model's training images when the test
+        # split is evaluated, as Finlayson et al. did; otherwise on the evaluated images.
+        train = None
+        if spec.split == "test" and isinstance(victim["split"].get("train_ids"), list):
+            train = load_dataset(spec.data, tuple(victim["class_names"]),
+                                 label_column=spec.label_column,
+                                 ids=set(victim["split"]["train_ids"]))
     except DatasetError as exc:
         raise EvaluationError(str(exc)) from None
     registry = PluginRegistry(discover_plugins([Path(d) for d in spec.plugin_dirs]))
@@ -147,6 +154,8 @@ def prepare(spec: EvalSpec) -> tuple[dict[str, Any], list[Unit], dict[str, Any]]
                     for s in spec.attacks],
         "detectors": [{"name": s["name"], "params": s.get("params") or {}}
                       for s in spec.detectors],
+        "universal_train": None if train is None else [
+            {"id": it.id, "path": it.path, "label": it.label} for it in train.items],
         "image_size": int(spec.image_size), "batch_size": int(spec.batch_size),
         "seed": int(spec.seed), "device": spec.device,
         "plugin_dirs": [str(Path(d).resolve()) for d in spec.plugin_dirs],

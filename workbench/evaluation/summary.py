@@ -139,7 +139,11 @@ def summarise(config: dict[str, Any], record: dict[str, Any],
     if targeted:
         notes.append("targeted (each image pushed to the other class; patch attacks train "
                      "one patch per target class, the seed's setup): " + ", ".join(targeted))
-    if universal:
+    if universal and config.get("universal_train"):
+        notes.append("universal attacks (" + ", ".join(universal) + ") learned their patches "
+                     f"on the model's {len(config['universal_train'])} training images and "
+                     "were pasted on the evaluated ones, as Finlayson et al. did")
+    elif universal:
         notes.append("universal attacks (" + ", ".join(universal) + ") learned their patch on "
                      "the evaluated images themselves (transductive), not on a separate "
                      "training set as Finlayson et al. did")

@@ -153,17 +153,21 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
         plugin = registry.get(unit.attack, kind="attack").create()
         surrogate = _model(config["surrogate"], device) if config.get("surrogate") else None
         crafter = surrogate if unit.mode == "black" else victim
-        outcome = run_attack(
-            plugin, crafter, x, labels=y, params=spec.get("params") or {},
-            targeted=bool(spec.get("targeted", False)),
-            surrogate=surrogate if unit.mode == "transfer" else None,
-            seed=unit_seed(config["seed"], unit.id), cancelled=cancelled,
-            progress=(lambda f, m="": progress(0.8 * f, m)) if progress else None,
-            plugin_lookup=registry.create)
-        adv = outcome.adversarial
-        linf, l2, l0 = outcome.linf.tolist(), outcome.l2.tolist(), outcome.l0.tolist()
-        queries = outcome.queries
-        notes = outcome.notes
+        if unit.id.endswith("-all") and config.get("universal_train"):
+            adv, linf, l2, l0, notes = _apply_learned_patches(
+                config, spec, plugin, crafter, registry, x, y, unit, cancelled)
+        else:
+            outcome = run_attack(
+                plugin, crafter, x, labels=y, params=spec.get("params") or {},
+                targeted=bool(spec.get("targeted", False)),
+                surrogate=surrogate if unit.mode == "transfer" else None,
+                seed=unit_seed(config["seed"], unit.id), cancelled=cancelled,
+                progress=(lambda f, m="": progress(0.8 * f, m)) if progress else None,
+                plugin_lookup=registry.create)
+            adv = outcome.adversarial
+            linf, l2, l0 = outcome.linf.tolist(), outcome.l2.tolist(), outcome.l0.tolist()
+            queries = outcome.queries
+            notes = outcome.notes
     probs = clean_probs if not unit.attack else predict_proba(victim, adv).cpu()
     pos = int(config["positive_index"])
     pred, clean_pred = probs.argmax(1), clean_probs.argmax(1)
@@ -188,6 +192,43 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
         })
     return {"unit": unit.to_json(), "rows": rows, "device": device, "notes": notes,
             "seconds": time.perf_counter() - start}
+
+
+def _apply_learned_patches(config: dict[str, Any], spec: dict[str, Any], plugin: Any,
+                           crafter: Any, registry: Any, x: Any, y: Any, unit: Unit,
+                           cancelled: Callable[[], bool] | None) -> tuple:
+    """A universal attack learned on the training images (``config["universal_train"]``)
+    and its patches pasted on the evaluated ones, each image getting the patch of the
+    other class at the plugin's evaluation scale (Finlayson et al.: patches trained on
+    the training set, tested on the test set)."""
+    import torch
+
+    from .. import api
+    from ..engine.attack_runner import other_class_targets, run_attack
+    from ..models.classifier import predict_proba
+
+    train = config["universal_train"]
+    xt = load_batch([it["path"] for it in train], int(config["image_size"]))
+    yt = torch.tensor([it["label"] for it in train])
+    seed = unit_seed(config["seed"], unit.id)
+    learned = run_attack(plugin, crafter, xt, labels=yt, params=spec.get("params") or {},
+                         targeted=True, seed=seed, cancelled=cancelled,
+                         plugin_lookup=registry.create)
+    patches = {int(k): v for k, v in (learned.artifacts.get("patches") or {}).items()}
+    if not patches:
+        raise ValueError(f"{unit.attack} returned no patches to apply")
+    params = api.make_params(plugin.Params, spec.get("params") or {})
+    targets = other_class_targets(y, predict_proba(crafter, x).cpu())
+    places = api.seeded_placements(x.shape[0], seed, scale=params.eval_scale,
+                                   max_angle=params.max_angle)
+    adv = api.paste_patches_by_class(x, patches, targets, places).clamp(0, 1)
+    delta = adv - x
+    changed = delta.abs().amax(dim=1)
+    flat = delta.flatten(1)
+    notes = (f"patches learned on {len(train)} training images ({learned.notes}); pasted on "
+             f"the evaluated images at scale {params.eval_scale}")
+    return (adv, flat.abs().amax(dim=1).tolist(), flat.norm(dim=1).tolist(),
+            (changed > 0).flatten(1).sum(dim=1).tolist(), notes)
 
 
 def _detector_scores(config: dict[str, Any], x: Any, items: list[dict[str, Any]],
