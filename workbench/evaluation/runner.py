@@ -243,11 +243,8 @@ def evaluate(spec: EvalSpec, *, progress: Callable[[int, int, str], None] | None
         if progress:
             progress(count["n"], total, uid)
 
-    try:
-        run_units(spec, config, todo, on_result, unit_progress=unit_progress,
-                  cancelled=cancelled)
-    except EvaluationCancelled:
-        raise
+    run_units(spec, config, todo, on_result, unit_progress=unit_progress,
+              cancelled=cancelled)
     summary = summarise(config, record, [done[u.id] for u in units])
     summary["seconds_this_session"] = time.perf_counter() - start
     write_outputs(out, config, record, summary, [done[u.id] for u in units])

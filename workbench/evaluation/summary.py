@@ -68,8 +68,8 @@ def condition_metrics(rows: list[dict[str, Any]], positive: int, seed: int) -> d
     return m
 
 
-def detector_matrix(config: dict[str, Any], rows_by_condition: dict[str, list[dict]],
-                    seed: int) -> dict[str, Any]:
+def detector_matrix(config: dict[str, Any], rows_by_condition: dict[str, list[dict]]
+                    ) -> dict[str, Any]:
     """For each detector: the threshold (saved calibration when it applies, else the 95th
     percentile of this run's clean scores, marked "in-run"), the false-positive rate on
     clean images, and per attack condition the AUROC clean-vs-attacked and the detection
@@ -147,7 +147,7 @@ def summarise(config: dict[str, Any], record: dict[str, Any],
         notes.append("universal attacks (" + ", ".join(universal) + ") learned their patch on "
                      "the evaluated images themselves (transductive), not on a separate "
                      "training set as Finlayson et al. did")
-    return {"conditions": table, "detectors": detector_matrix(config, by_cond, config["seed"]),
+    return {"conditions": table, "detectors": detector_matrix(config, by_cond),
             "class_names": config["class_names"], "positive_class":
             config["class_names"][positive], "n_images": len(config["items"]),
             "image_size": config["image_size"], "seed": config["seed"],
