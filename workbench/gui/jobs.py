@@ -1,0 +1,104 @@
+"""The one adapter between session jobs and Qt: a `Job` runs on this runner's thread
+pool (superqt's FunctionWorker), and its progress, partial results, result and error come
+back to the GUI thread as queued signals, so that sessions change, and views redraw, only
+on the GUI thread. Closing the owner cancels and waits for only its own jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+from superqt.utils import FunctionWorker
+
+from ..session.jobs import Cancelled, Job, JobFailed
+
+
+class _Relay(QObject):
+    """Lives in the GUI thread; emitting from a worker queues the call to it."""
+
+    progressed = Signal(float, str)
+    published = Signal(object)
+
+
+class JobRunner(QObject):
+    """Runs jobs for one window. ``on_error(job, message)`` is told of failures that the
+    job itself does not absorb (every failure is also passed to ``job.on_error``)."""
+
+    started = Signal(object)  # Job
+    finished = Signal(object)  # Job, after its result, error or cancel was handled
+
+    def __init__(self, parent: QObject | None = None,
+                 on_error: Callable[[Job, str], Any] | None = None) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.on_error = on_error
+        self._running: dict[Job, tuple[FunctionWorker, _Relay]] = {}
+
+    def start(self, job: Job, *, priority: int = 0,
+              on_progress: Callable[[float, str], Any] | None = None) -> Job:
+        relay = _Relay(self)
+        if on_progress is not None:
+            relay.progressed.connect(on_progress)
+        if job.on_partial is not None:
+            relay.published.connect(job.on_partial)
+        job.progressed.connect(relay.progressed.emit)
+        job.published.connect(relay.published.emit)
+        worker = FunctionWorker(job.work)
+        worker.setAutoDelete(False)  # kept here until it has reported
+        worker.returned.connect(lambda result: self._returned(job, result))
+        worker.errored.connect(lambda exc: self._errored(job, exc))
+        worker.finished.connect(lambda: self._finished(job))
+        self._running[job] = (worker, relay)
+        self.started.emit(job)
+        self.pool.start(worker, priority)
+        return job
+
+    def jobs(self) -> list[Job]:
+        return list(self._running)
+
+    def busy(self, subject: str | None = None) -> bool:
+        return any(subject is None or j.subject == subject for j in self._running)
+
+    def cancel_all(self) -> None:
+        for job in self._running:
+            job.cancel()
+
+    def shutdown(self, msecs: int = 5000) -> None:
+        """Cancel what runs, drop what is queued, and wait a bounded time."""
+        self.cancel_all()
+        self.pool.clear()
+        self.pool.waitForDone(msecs)
+
+    # --- back on the GUI thread -------------------------------------------------------------
+    def _returned(self, job: Job, result: Any) -> None:
+        if job.cancelled:
+            self._cancelled(job)
+        elif job.on_result is not None:
+            job.on_result(result)
+
+    def _errored(self, job: Job, exc: BaseException) -> None:
+        if isinstance(exc, Cancelled):
+            self._cancelled(job)
+            return
+        message = str(exc) if isinstance(exc, JobFailed) else (
+            f"{job.title}: unexpected error: {type(exc).__name__}: {exc}")
+        if job.on_error is not None:
+            job.on_error(message)
+        if self.on_error is not None:
+            self.on_error(job, message)
+
+    def _cancelled(self, job: Job) -> None:
+        if job.on_cancelled is not None:
+            job.on_cancelled()
+
+    def _finished(self, job: Job) -> None:
+        worker, relay = self._running.pop(job, (None, None))
+        try:
+            job.progressed.disconnect(relay.progressed.emit)
+            job.published.disconnect(relay.published.emit)
+        except (ValueError, AttributeError):
+            pass
+        if relay is not None:
+            relay.deleteLater()
+        self.finished.emit(job)
