@@ -5,12 +5,12 @@ and the rest load.
 
 A file may declare attacks (subclasses of ``api.Attack``, kind "attack") and detectors
 (subclasses of ``api.Detector``, kind "detector"); each kind has its own declaration
-checks.
+checks, and both have their ``Params`` checked by ``api.params_problems``, the same
+check ``workbench plugin check``, the command line and the GUI's form use.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.metadata
 import importlib.util
 import inspect
@@ -63,25 +63,6 @@ def builtin_plugin_dir() -> Path | None:
     return None
 
 
-def _params_problems(cls: type) -> list[str]:
-    """What is wrong with a plugin's ``Params`` declaration (shared by all kinds)."""
-    problems = []
-    params = getattr(cls, "Params", None)
-    if params is None or not dataclasses.is_dataclass(params):
-        return ["Params is not a dataclass"]
-    for f in dataclasses.fields(params):
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            problems.append(f"parameter {f.name} has no default")
-    try:
-        for s in api.param_specs(params):
-            if s.min is not None and s.max is not None and s.min > s.max:
-                problems.append(f"parameter {s.name}: min {s.min} > max {s.max}")
-        api.make_params(params, {})
-    except (api.ParamError, TypeError) as exc:
-        problems.append(f"default parameters are invalid: {exc}")
-    return problems
-
-
 def _name_problems(cls: type) -> list[str]:
     problems = []
     if not isinstance(getattr(cls, "name", None), str) or not cls.name.strip():
@@ -92,22 +73,27 @@ def _name_problems(cls: type) -> list[str]:
 
 
 def declaration_problems(cls: type) -> list[str]:
-    """What is wrong with an Attack or Detector subclass's declaration (empty = fine)."""
+    """What is wrong with an Attack or Detector subclass's declaration (empty = fine):
+    its class attributes, then its ``Params`` as the API's one validator sees them."""
+    return class_problems(cls) + api.params_problems(getattr(cls, "Params", None))
+
+
+def class_problems(cls: type) -> list[str]:
+    """What is wrong with the class attributes of an Attack or Detector subclass (its
+    ``Params`` aside: :func:`workbench.api.params_problems` says that)."""
     if issubclass(cls, api.Detector):
-        return detector_declaration_problems(cls)
+        return _detector_problems(cls)
     problems = _name_problems(cls)
     if getattr(cls, "threat", None) not in api.THREATS:
         problems.append(f"threat {getattr(cls, 'threat', None)!r} is not one of {api.THREATS}")
     if getattr(cls, "scope", None) not in api.SCOPES:
         problems.append(f"scope {getattr(cls, 'scope', None)!r} is not one of {api.SCOPES}")
-    problems.extend(_params_problems(cls))
     if getattr(cls, "run", None) is api.Attack.run:
         problems.append("run() is not implemented")
     return problems
 
 
-def detector_declaration_problems(cls: type) -> list[str]:
-    """What is wrong with a Detector subclass's declaration (empty list = fine)."""
+def _detector_problems(cls: type) -> list[str]:
     problems = _name_problems(cls)
     needs = getattr(cls, "needs", None)
     if not isinstance(needs, (tuple, list)) or not all(isinstance(n, str) for n in needs):
@@ -118,7 +104,6 @@ def detector_declaration_problems(cls: type) -> list[str]:
             problems.append(f"needs {', '.join(map(repr, unknown))}: not in {api.NEEDS}")
     if not isinstance(getattr(cls, "calibratable", None), bool):
         problems.append("calibratable is not True or False")
-    problems.extend(_params_problems(cls))
     if getattr(cls, "analyze", None) is api.Detector.analyze:
         problems.append("analyze() is not implemented")
     return problems
