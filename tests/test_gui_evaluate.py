@@ -7,6 +7,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
+from workbench.gui.evaluate.settings import find_item
+
 
 def _column(table, title: str) -> int:
     for c in range(table.columnCount()):
@@ -16,7 +18,7 @@ def _column(table, title: str) -> int:
 
 
 def test_evaluate_cancel_resume_and_results(window, qtbot, shared_data: Path, tmp_path: Path):
-    from workbench.gui.evaluate_window import EvaluateWindow
+    from workbench.gui.evaluate import EvaluateWindow
 
     window.evaluate_action.trigger()  # the menu action, as a user would
     win = window.evaluation_window
@@ -24,23 +26,23 @@ def test_evaluate_cancel_resume_and_results(window, qtbot, shared_data: Path, tm
     assert window.open_evaluation() is win  # one window, re-shown
 
     out = tmp_path / "run"
-    win.data_edit.setText(str(shared_data / "dermoscopy" / "isic"))
-    win.surrogate_box.setCurrentText("(none)")  # white-box rows only: fewer units
-    win.split_box.setCurrentText("test")
-    win.limit_spin.setValue(2)
-    win.size_spin.setValue(48)
-    win.batch_spin.setValue(2)
-    win.out_edit.setText(str(out))
-    win.set_checked(win.attack_list, [])
-    form = win.select_attack("pgd")
-    assert win.current_form() is form
+    win.settings.data_edit.setText(str(shared_data / "dermoscopy" / "isic"))
+    win.settings.surrogate_box.setCurrentText("(none)")  # white-box rows only: fewer units
+    win.settings.split_box.setCurrentText("test")
+    win.settings.limit_spin.setValue(2)
+    win.settings.size_spin.setValue(48)
+    win.settings.batch_spin.setValue(2)
+    win.settings.out_edit.setText(str(out))
+    win.settings.set_checked(win.settings.attack_list, [])
+    form = win.settings.select_attack("pgd")
+    assert win.settings.current_form() is form
     form.editors["steps"].setValue(2)  # through the generated form's own spin box
-    win.set_checked(win.detector_list, ["feature-squeezing"])
+    win.settings.set_checked(win.settings.detector_list, ["feature-squeezing"])
     # the value survives highlighting another attack and coming back
-    win.attack_list.setCurrentItem(win._item(win.attack_list, "fgsm"))
-    assert win.current_form() is win.param_form("fgsm") and form.isHidden()
-    assert win.param_form("pgd").values()["steps"] == 2
-    spec = win.spec()
+    win.settings.attack_list.setCurrentItem(find_item(win.settings.attack_list, "fgsm"))
+    assert win.settings.current_form() is win.settings.param_form("fgsm") and form.isHidden()
+    assert win.settings.param_form("pgd").values()["steps"] == 2
+    spec = win.settings.spec()
     assert [a["name"] for a in spec.attacks] == ["pgd"]
     assert spec.attacks[0]["params"]["steps"] == 2
     assert spec.detectors == [{"name": "feature-squeezing"}]
@@ -57,7 +59,7 @@ def test_evaluate_cancel_resume_and_results(window, qtbot, shared_data: Path, tm
     assert "cancelled" in win.status_label.text().lower(), win.status_label.text()
     kept = list((out / "units").glob("*.json"))
     assert 1 <= len(kept) < 4
-    assert win.start_button.isEnabled() and win.table.rowCount() == 0
+    assert win.start_button.isEnabled() and win.results.table.rowCount() == 0
 
     # Start again with the same settings: resumes
     qtbot.mouseClick(win.start_button, Qt.MouseButton.LeftButton)
@@ -65,17 +67,17 @@ def test_evaluate_cancel_resume_and_results(window, qtbot, shared_data: Path, tm
     assert win.summary is not None, win.status_label.text()
     assert win.status_label.text().startswith("Done"), win.status_label.text()
 
-    rows = {win.table.item(r, 0).text(): r for r in range(win.table.rowCount())}
+    rows = {win.results.table.item(r, 0).text(): r for r in range(win.results.table.rowCount())}
     assert set(rows) == {"clean", "pgd/white"}
-    acc = _column(win.table, "Accuracy [95% CI]")
+    acc = _column(win.results.table, "Accuracy [95% CI]")
     for cond in ("clean", "pgd/white"):
-        assert win.table.item(rows[cond], acc).text().endswith("]")  # value [low, high]
-        assert "%" in win.table.item(rows[cond], acc).text()
-    assert win.table.item(rows["clean"], _column(win.table, "n")).text() == "4"
-    assert win.detector_table.rowCount() == 1
-    assert win.detector_table.item(0, 0).text() == "feature-squeezing"
-    assert win.detector_table.item(0, 3).text() == "pgd/white"
-    for name, label in win.plot_labels.items():
+        assert win.results.table.item(rows[cond], acc).text().endswith("]")  # value [low, high]
+        assert "%" in win.results.table.item(rows[cond], acc).text()
+    assert win.results.table.item(rows["clean"], _column(win.results.table, "n")).text() == "4"
+    assert win.results.detector_table.rowCount() == 1
+    assert win.results.detector_table.item(0, 0).text() == "feature-squeezing"
+    assert win.results.detector_table.item(0, 3).text() == "pgd/white"
+    for name, label in win.results.plot_labels.items():
         assert (out / name).is_file()
         assert label.pixmap() is not None and not label.pixmap().isNull(), name
 
@@ -85,28 +87,28 @@ def test_evaluate_cancel_resume_and_results(window, qtbot, shared_data: Path, tm
 
 def test_evaluate_reports_bad_input_without_crashing(window, qtbot, tmp_path: Path):
     win = window.open_evaluation()
-    win.data_edit.setText(str(tmp_path / "missing"))
-    win.out_edit.setText(str(tmp_path / "run"))
-    win.set_checked(win.attack_list, [])
-    win.set_checked(win.detector_list, [])
+    win.settings.data_edit.setText(str(tmp_path / "missing"))
+    win.settings.out_edit.setText(str(tmp_path / "run"))
+    win.settings.set_checked(win.settings.attack_list, [])
+    win.settings.set_checked(win.settings.detector_list, [])
     qtbot.mouseClick(win.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not win.is_running(), timeout=60_000)
     assert win.status_label.text().startswith("Error:"), win.status_label.text()
     assert win.error_box is not None and win.error_box.isVisible()
     assert win.start_button.isEnabled()
-    win.data_edit.setText("")
+    win.settings.data_edit.setText("")
     assert not win.start()  # refused before any thread starts
     assert "data" in win.status_label.text()
 
 
 def test_closing_the_window_cancels_the_run(window, qtbot, shared_data: Path, tmp_path: Path):
     win = window.open_evaluation()
-    win.data_edit.setText(str(shared_data / "dermoscopy" / "isic"))
-    win.surrogate_box.setCurrentText("(none)")
-    win.limit_spin.setValue(1)
-    win.size_spin.setValue(48)
-    win.out_edit.setText(str(tmp_path / "run"))
-    win.set_checked(win.detector_list, [])
+    win.settings.data_edit.setText(str(shared_data / "dermoscopy" / "isic"))
+    win.settings.surrogate_box.setCurrentText("(none)")
+    win.settings.limit_spin.setValue(1)
+    win.settings.size_spin.setValue(48)
+    win.settings.out_edit.setText(str(tmp_path / "run"))
+    win.settings.set_checked(win.settings.detector_list, [])
     assert win.start()
     win.close()  # cancels and waits briefly for the worker to stop
     qtbot.waitUntil(lambda: not win.is_running(), timeout=60_000)
