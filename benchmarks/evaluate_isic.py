@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from workbench.cli.plumbing import ProgressBar  # noqa: E402
 from workbench.evaluation.runner import EvalSpec, evaluate  # noqa: E402
 from workbench.evaluation.summary import markdown  # noqa: E402
-from workbench.progress_bar import ProgressBar  # noqa: E402
 
 ISIC = ROOT.parent / "shared" / "data" / "dermoscopy" / "isic"
 ATTACKS = [

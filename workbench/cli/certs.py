@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from typing import Any
 
-from .cli_provenance import EXIT_OK, CommandError, _passphrase
+from .plumbing import EXIT_OK, CommandError, passphrase
 
 
 def cmd_certs(args: argparse.Namespace) -> int:
-    from .provenance import certificates as c
+    from ..provenance.standards import certificates as c
 
     try:
         return _dispatch(args, c)
@@ -35,7 +34,7 @@ def _dispatch(args: argparse.Namespace, c: Any) -> int:
     elif args.action == "import":
         if bool(args.pkcs12) == bool(args.cert):
             raise CommandError("give either --pkcs12 FILE or --cert CHAIN.pem --key KEY.pem")
-        store = _passphrase(args, confirm=True)
+        store = passphrase(args, confirm=True)
         if args.pkcs12:
             folder = c.import_pkcs12(args.name, args.pkcs12, args.password or "", store)
         else:
@@ -69,18 +68,17 @@ def _dispatch(args: argparse.Namespace, c: Any) -> int:
 
 def _new_signer(args: argparse.Namespace, c: Any) -> Any:
     """A signer issued by the local CA, creating (and trusting) the CA the first time."""
-    passphrase = _passphrase(args, confirm=True)
+    secret = passphrase(args, confirm=True)
     ca_folder = c.x509_dir() / "local-ca"
     if not (ca_folder / "key.pem").is_file():
-        return c.create_local_pki(args.name, passphrase, organisation=args.org or "")
-    ca = c.load_identity("local-ca", passphrase)
+        return c.create_local_pki(args.name, secret, organisation=args.org or "")
+    ca = c.load_identity("local-ca", secret)
     key, cert = c.issue_signer(ca.key, ca.certificate, args.name, args.org or "")
-    c.save_identity(args.name, key, [cert, ca.certificate], passphrase)
+    c.save_identity(args.name, key, [cert, ca.certificate], secret)
     return c.SignerIdentity(args.name, key, cert, (cert, ca.certificate))
 
 
-def build_parsers(sub: Any) -> None:
-    p = sub.add_parser("certs", help="X.509 certificates for DICOM and C2PA signatures")
+def _certs_arguments(p: argparse.ArgumentParser) -> None:
     cs = p.add_subparsers(dest="action", required=True)
     new = cs.add_parser("new", help="a signer certificate from the local CA (made once)")
     new.add_argument("name", help="e.g. the device or site: 'CR room 3'")
@@ -102,7 +100,4 @@ def build_parsers(sub: Any) -> None:
     p.set_defaults(handler=cmd_certs)
 
 
-def run(argv: Sequence[str]) -> int:
-    from .cli_provenance import run as run_commands
-
-    return run_commands(argv, build_parsers)
+ARGUMENTS = {"certs": _certs_arguments}

@@ -12,17 +12,25 @@ image or detector failed), 2 for usage errors.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .cli_provenance import EXIT_FAILED, EXIT_OK, CommandError
+from .plumbing import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandError,
+    ProgressBar,
+    image_files,
+    load_model_on,
+    param_values,
+    print_error,
+    print_json_line,
+)
 
 
 def _registry() -> Any:
-    from .engine.plugins import PluginRegistry
+    from ..engine.plugins import PluginRegistry
 
     return PluginRegistry()
 
@@ -43,21 +51,9 @@ def _selected(registry: Any, names: str | None) -> list[Any]:
     return out
 
 
-def _model(name: str, device: str) -> Any:
-    from .cli_attack import _model as load
-
-    return load(name, device)
-
-
 def _model_name(model: Any) -> str:
     card = getattr(model, "card", None)
     return str(getattr(card, "name", "")) if model is not None else ""
-
-
-def _inputs(paths: list[str]) -> list[Path]:
-    from .cli_attack import _inputs as find
-
-    return find(paths)
 
 
 def _threshold(info: Any, detector: Any, params: Any, model_name: str,
@@ -65,7 +61,7 @@ def _threshold(info: Any, detector: Any, params: Any, model_name: str,
     """The saved threshold that applies, and a note when one exists but does not."""
     if not info.calibratable:
         return None, ""
-    from .engine.calibration import CalibrationError, load_calibration
+    from ..engine.calibration import CalibrationError, load_calibration
 
     try:
         cal = load_calibration(info.name, directory)
@@ -78,18 +74,18 @@ def _threshold(info: Any, detector: Any, params: Any, model_name: str,
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from . import api
-    from .engine.detector_runner import DetectorCancelled, DetectorFailed, run_detector
-    from .imaging.errors import ImageLoadError
-    from .imaging.loader import load_image
+    from .. import api
+    from ..engine.detector_runner import DetectorCancelled, DetectorFailed, run_detector
+    from ..imaging.errors import ImageLoadError
+    from ..imaging.loader import load_image
 
     infos = _selected(_registry(), args.detectors)
     if not infos:
         raise CommandError("no working detector plugins found")
-    files = _inputs(args.inputs)
+    files = image_files(args.inputs)
     reference = load_image(args.reference) if args.reference else None
     wants_model = any("model" in i.needs for i in infos)
-    model = _model(args.model, args.device) if wants_model and args.model != "none" else None
+    model = load_model_on(args.model, args.device) if wants_model and args.model != "none" else None
     model_name = _model_name(model)
     detectors = []
     for info in infos:
@@ -106,7 +102,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         try:
             image = load_image(f)
         except ImageLoadError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print_error(str(exc))
             failures += 1
             continue
         image_flagged = False
@@ -115,7 +111,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
                 out = run_detector(det, image, params, model=model, reference=reference,
                                    threshold=threshold)
             except DetectorFailed as exc:
-                print(f"error: {f}: {str(exc).splitlines()[0]}", file=sys.stderr)
+                print_error(f"{f}: {str(exc).splitlines()[0]}")
                 failures += 1
                 continue
             except DetectorCancelled:
@@ -126,7 +122,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
             if args.json:
                 row = {"file": str(f), **out.to_json()}
                 row["explanation"] = explanation
-                print(json.dumps(row))
+                print_json_line(row)
             else:
                 score = "-" if out.score is None else f"{out.score:.4g}"
                 thr = "-" if out.threshold is None else f"{out.threshold:.4g}"
@@ -144,9 +140,8 @@ def _short(text: str, width: int) -> str:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from . import api
-    from .engine.calibration import CalibrationError, calibrate, calibration_file
-    from .progress_bar import ProgressBar
+    from .. import api
+    from ..engine.calibration import CalibrationError, calibrate, calibration_file
 
     if "," in args.detector:
         raise CommandError("calibrate one detector at a time")
@@ -157,13 +152,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if not clean.exists():
         raise CommandError(f"{clean}: no such file or folder")
     det = info.create()
-    from .cli_attack import _param_values
-
     try:
-        params = api.make_params(det.Params, _param_values(args.param))
+        params = api.make_params(det.Params, param_values(args.param))
     except api.ParamError as exc:
         raise CommandError(f"{info.name}: {exc}") from None
-    model = _model(args.model, args.device) if "model" in info.needs else None
+    model = load_model_on(args.model, args.device) if "model" in info.needs else None
     bar = ProgressBar(f"calibrate {info.name}")
     try:
         cal = calibrate(det, params, [clean], model, args.fpr,
@@ -180,8 +173,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parsers(sub: Any) -> None:
-    d = sub.add_parser("detect", help="run detectors on images (table or JSON lines)")
+def _detect_arguments(d: argparse.ArgumentParser) -> None:
     d.add_argument("inputs", nargs="+", metavar="PATH", help="image files or folders")
     d.add_argument("--detectors", metavar="A,B", help="comma-separated (default: all)")
     d.add_argument("--model", default="demo",
@@ -193,7 +185,8 @@ def build_parsers(sub: Any) -> None:
     d.add_argument("--json", action="store_true", help="one JSON object per image and detector")
     d.set_defaults(handler=cmd_detect)
 
-    c = sub.add_parser("calibrate", help="threshold a detector on clean images at a set FPR")
+
+def _calibrate_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("--detector", required=True)
     c.add_argument("--clean", required=True, metavar="DIR", help="folder of clean images")
     c.add_argument("--fpr", type=float, default=0.05, help="false-positive rate (0.05)")
@@ -205,11 +198,10 @@ def build_parsers(sub: Any) -> None:
     c.set_defaults(handler=cmd_calibrate)
 
 
-def run(argv: Sequence[str]) -> int:
-    from .cli_provenance import run as run_commands
-    from .engine.calibration import CalibrationError
-
-    return run_commands(argv, build_parsers, user_errors=(CalibrationError,))
+ARGUMENTS = {"detect": _detect_arguments, "calibrate": _calibrate_arguments}
 
 
-DETECT_COMMANDS = ("detect", "calibrate")
+def user_errors() -> tuple[type[Exception], ...]:
+    from ..engine.calibration import CalibrationError
+
+    return (CalibrationError,)

@@ -4,11 +4,9 @@ metrics, resumable (run it again with the same --out to continue)."""
 from __future__ import annotations
 
 import argparse
-import json
-from collections.abc import Sequence
 from typing import Any
 
-from .cli_provenance import EXIT_OK, CommandError
+from .plumbing import EXIT_OK, CommandError, ProgressBar, print_json_line
 
 DEFAULT_ATTACKS = "pgd,universal-patch,natural-patch"
 
@@ -32,9 +30,8 @@ def _specs(names: str, groups: dict[str, dict[str, str]]) -> list[dict[str, Any]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation.runner import EvalSpec, EvaluationCancelled, evaluate
-    from .evaluation.summary import markdown
-    from .progress_bar import ProgressBar
+    from ..evaluation.runner import EvalSpec, EvaluationCancelled, evaluate
+    from ..evaluation.summary import markdown
 
     groups = _param_groups(args.param)
     attacks = _specs(args.attacks, groups)
@@ -56,7 +53,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except EvaluationCancelled as exc:
         raise CommandError(str(exc)) from None
     if args.json:
-        print(json.dumps(summary))
+        print_json_line(summary)
     else:
         print(markdown(summary))
         print(f"results in {args.out}: per_image.csv, summary.md, summary.json, roc.png, "
@@ -64,10 +61,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parsers(sub: Any) -> None:
-    e = sub.add_parser(
-        "evaluate", help="attacks and detectors over a labelled dataset (Table 1 metrics)",
-        description="Run attacks (white-box on --model, black-box crafted on --surrogate) "
+def _evaluate_arguments(e: argparse.ArgumentParser) -> None:
+    e.description = (
+        "Run attacks (white-box on --model, black-box crafted on --surrogate) "
         "and detectors over a labelled dataset; write per-image results, the summary table "
         "with 95%% bootstrap intervals, the detector x attack matrix and plots to --out. "
         "Running again with the same --out resumes: finished batches are not recomputed.")
@@ -100,8 +96,10 @@ def build_parsers(sub: Any) -> None:
     e.set_defaults(handler=cmd_evaluate)
 
 
-def run(argv: Sequence[str]) -> int:
-    from .cli_provenance import run as run_commands
-    from .evaluation.runner import EvaluationError
+ARGUMENTS = {"evaluate": _evaluate_arguments}
 
-    return run_commands(argv, build_parsers, user_errors=(EvaluationError,))
+
+def user_errors() -> tuple[type[Exception], ...]:
+    from ..evaluation.runner import EvaluationError
+
+    return (EvaluationError,)

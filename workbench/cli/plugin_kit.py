@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
-from typing import Any
 
-from .cli_provenance import EXIT_FAILED, EXIT_OK
+from .plumbing import EXIT_FAILED, EXIT_OK
 
 
 def cmd_plugin(args: argparse.Namespace) -> int:
@@ -27,7 +25,7 @@ def cmd_plugin(args: argparse.Namespace) -> int:
 
 
 def _new(args: argparse.Namespace) -> int:
-    from .plugin_kit.scaffold import new_plugin
+    from ..plugin_kit.scaffold import new_plugin
 
     plugin_file, test_file = new_plugin(args.name, args.kind, args.dir)
     print(f"wrote {plugin_file} (a working {args.kind} to edit)")
@@ -39,7 +37,7 @@ def _new(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .plugin_kit.check import check_plugin
+    from ..plugin_kit.check import check_plugin
 
     report = check_plugin(args.file, model=args.model, timeout=args.timeout)
     if args.json:
@@ -49,8 +47,7 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def build_parsers(sub: Any) -> None:
-    p = sub.add_parser("plugin", help="make a new plugin from a template, or check one")
+def _plugin_arguments(p: argparse.ArgumentParser) -> None:
     ps = p.add_subparsers(dest="action", required=True)
     new = ps.add_parser("new", help="write a ready-to-edit plugin file and its test file")
     new.add_argument("name", help="the plugin's name, e.g. my-attack (file: my_attack.py)")
@@ -68,8 +65,10 @@ def build_parsers(sub: Any) -> None:
     p.set_defaults(handler=cmd_plugin)
 
 
-def run(argv: Sequence[str]) -> int:
-    from .cli_provenance import run as run_commands
-    from .plugin_kit import PluginKitError
+ARGUMENTS = {"plugin": _plugin_arguments}
 
-    return run_commands(argv, build_parsers, user_errors=(PluginKitError,))
+
+def user_errors() -> tuple[type[Exception], ...]:
+    from ..plugin_kit import PluginKitError
+
+    return (PluginKitError,)

@@ -1,13 +1,143 @@
-"""A terminal progress bar with ETA on stderr (headless commands; no dependency)."""
+"""What every command shares: exit codes, the error type and how errors print, the key
+passphrase, the progress bar, JSON lines, and turning paths and NAME=VALUE items into
+inputs.
+
+Exit codes: 0 all good, 1 some file failed (verification, signing, an attack), 2 usage or
+I/O error, 130 interrupted. An error the user can act on prints one line naming the file
+and the problem, never a traceback.
+
+Nothing here imports torch or Qt, and the error types of the subsystems are imported only
+once an error happens, so ``workbench info`` pays for none of them.
+"""
 
 from __future__ import annotations
 
+import argparse
+import getpass
+import json
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class CommandError(Exception):
+    """A usage or I/O problem: printed on one line, exit status 2."""
+
+
+def print_error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def print_json_line(obj: Any) -> None:
+    """One JSON object per line (``--json``), so scripts can read results as they come."""
+    print(json.dumps(obj))
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors every command reports in one line; imported only once something failed."""
+    from ..imaging.errors import ImageLoadError
+    from ..models.card import ModelLoadError
+    from ..provenance.records.keys import KeyStoreError
+    from ..provenance.records.record import RecordError
+
+    return CommandError, KeyStoreError, RecordError, ImageLoadError, ModelLoadError
+
+
+def run_handler(args: argparse.Namespace,
+                family_errors: Callable[[], tuple[type[Exception], ...]] = tuple) -> int:
+    """Run ``args.handler``: problems the user can act on print one line and exit 2."""
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if isinstance(exc, (*_user_errors(), *family_errors())):
+            print_error(str(exc))
+            return EXIT_USAGE
+        if isinstance(exc, OSError):
+            print_error(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}"
+                        .lstrip(": "))
+            return EXIT_USAGE
+        raise
+
+
+def passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str:
+    """The key passphrase from $WORKBENCH_KEY_PASSPHRASE, --passphrase-file, or a prompt;
+    never from a plain argument (it would show in ``ps`` and shell history)."""
+    from ..provenance.records.keys import PASSPHRASE_ENV, passphrase_from_env_or_file
+
+    try:
+        value = passphrase_from_env_or_file(getattr(args, "passphrase_file", None))
+    except OSError as exc:
+        raise CommandError(f"cannot read the passphrase file: {exc.strerror or exc}") from None
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise CommandError(f"no passphrase: set {PASSPHRASE_ENV} or use --passphrase-file")
+    value = getpass.getpass("Key passphrase: ")
+    if confirm and getpass.getpass("Repeat passphrase: ") != value:
+        raise CommandError("the passphrases differ")
+    return value
+
+
+def image_files(paths: list[str]) -> list[Path]:
+    """Files and folders (recursive) as image files; a missing path is a usage error."""
+    from ..imaging.loader import find_images
+
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise CommandError(f"{p}: no such file or folder")
+        files.extend(find_images(p) if p.is_dir() else [p])
+    if not files:
+        raise CommandError("no images found in the given paths")
+    return files
+
+
+def load_model_on(name: str, device: str) -> Any:
+    """A model (``demo``, ``demo-surrogate`` or a card) on ``--device``; torch loads here."""
+    from ..models.device import choose_device
+    from ..models.zoo import load_model
+
+    try:
+        dev = choose_device(device)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    return load_model(name, dev)
+
+
+def param_values(items: list[str]) -> dict[str, str]:
+    """``--param NAME=VALUE`` items as a dict (the plugin's validator checks the values)."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise CommandError(f"--param {item!r}: expected NAME=VALUE")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return n
 
 
 class ProgressBar:
+    """A terminal progress bar with ETA on stderr (no dependency, so headless servers and
+    the frozen app need nothing more)."""
+
     def __init__(self, label: str, stream: TextIO | None = None, width: int = 28) -> None:
         self.label = label
         self.stream = stream or sys.stderr

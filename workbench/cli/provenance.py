@@ -1,54 +1,35 @@
-"""Headless provenance commands: keys, sign, verify, ledger (no Qt import).
+"""Provenance commands: keys, sign, verify, ledger (no Qt, no torch).
 
 Exit codes: 0 all good, 1 some file failed verification/signing, 2 usage or I/O error.
-The key passphrase comes from $WORKBENCH_KEY_PASSPHRASE, --passphrase-file, or an
-interactive prompt; never from a plain argument (it would show in `ps` and shell history).
+Whether a file is signed, skipped or refused is the signing policy's decision
+(``workbench.session.signing_policy``), the same one the GUI's Sign action follows.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class CommandError(Exception):
-    """A usage or I/O problem: printed on one line, exit status 2."""
-
-
-def _err(msg: str) -> None:
-    print(f"error: {msg}", file=sys.stderr)
-
-
-def _passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str:
-    from .provenance.keys import PASSPHRASE_ENV, passphrase_from_env_or_file
-
-    try:
-        value = passphrase_from_env_or_file(getattr(args, "passphrase_file", None))
-    except OSError as exc:
-        raise CommandError(f"cannot read the passphrase file: {exc.strerror or exc}") from None
-    if value:
-        return value
-    if not sys.stdin.isatty():
-        raise CommandError(f"no passphrase: set {PASSPHRASE_ENV} or use --passphrase-file")
-    value = getpass.getpass("Key passphrase: ")
-    if confirm and getpass.getpass("Repeat passphrase: ") != value:
-        raise CommandError("the passphrases differ")
-    return value
+from .plumbing import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandError,
+    ProgressBar,
+    passphrase,
+    positive_int,
+    print_json_line,
+)
 
 
 def _ledger(args: argparse.Namespace, *, must_exist: bool = False) -> Any:
     """The ledger named by --ledger, else the default one; None with --no-ledger."""
     if getattr(args, "no_ledger", False):
         return None
-    from .home import ledger_file
-    from .provenance.ledger import Ledger, LedgerError
+    from ..home import ledger_file
+    from ..provenance.ledger.store import Ledger, LedgerError
 
     path = Path(args.ledger) if getattr(args, "ledger", None) else ledger_file()
     if must_exist and not path.is_file():
@@ -66,10 +47,10 @@ def _add_ledger_options(p: argparse.ArgumentParser) -> None:
 
 # --- keys ------------------------------------------------------------------------------------
 def cmd_keys(args: argparse.Namespace) -> int:
-    from .provenance import keys
+    from ..provenance.records import keys
 
     if args.keys_command == "new":
-        info = keys.generate_key(_passphrase(args, confirm=True), label=args.label or "")
+        info = keys.generate_key(passphrase(args, confirm=True), label=args.label or "")
         default = keys.default_key_fingerprint() == info.fingerprint
         print(f"new key {info.fingerprint} ({info.label or 'no label'})")
         print(f"  private key encrypted in {keys.keys_dir()}; public key trusted"
@@ -107,42 +88,76 @@ def cmd_keys(args: argparse.Namespace) -> int:
 # --- sign ------------------------------------------------------------------------------------
 def cmd_sign(args: argparse.Namespace) -> int:
     if args.dicom_signature or args.c2pa:
-        from .cli_standard_sign import sign_standard
+        from .standard_sign import sign_standard
 
-        return sign_standard(args, _passphrase(args))
+        return sign_standard(args, passphrase(args))
     if args.out:
         raise CommandError("--out is for --dicom-signature and --c2pa (our own records are "
                            "sidecars beside the originals)")
-    from .progress_bar import ProgressBar
-    from .provenance import keys
-    from .provenance.signing import FAILED, REFUSED, SIGNED, SKIPPED, sign_paths
+    from ..provenance.records import keys
 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         raise CommandError(f"{missing[0]}: no such file or folder")
     info = keys.resolve_key(args.key)
-    private = keys.load_private_key(info.fingerprint, _passphrase(args))
+    private = keys.load_private_key(info.fingerprint, passphrase(args))
     ledger = _ledger(args)
-    bar = ProgressBar("signing")
     try:
-        report = sign_paths(args.paths, private, ledger=ledger, force=args.force,
-                            progress=bar.update)
+        counts = _sign_files(_files_to_sign(args.paths), private, ledger, force=args.force)
     finally:
         if ledger is not None:
             ledger.close()
-    for o in report.outcomes:
-        if o.status in (FAILED, REFUSED):
-            print(f"{o.status}: {o.message or o.path}", file=sys.stderr)
-    print(f"{report.count(SIGNED)} signed, {report.count(SKIPPED)} already signed, "
-          f"{report.count(REFUSED)} refused (changed since signed), {report.count(FAILED)} failed"
+    print(f"{counts['signed']} signed, {counts['skipped']} already signed, "
+          f"{counts['refused']} refused (changed since signed), {counts['failed']} failed"
           f" — key {info.fingerprint[:16]}")
-    return EXIT_FAILED if report.count(FAILED) or report.count(REFUSED) else EXIT_OK
+    return EXIT_FAILED if counts["failed"] or counts["refused"] else EXIT_OK
+
+
+def _files_to_sign(paths: list[str]) -> list[Path]:
+    from ..imaging.loader import find_images
+
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files.extend(find_images(p) if p.is_dir() else [p])
+    return files
+
+
+def _sign_files(files: list[Path], private_key: Any, ledger: Any, *,
+                force: bool) -> dict[str, int]:
+    """Sign, skip or refuse each file as the signing policy decides; one bad file never
+    stops the rest. Returns how many of each."""
+    from ..imaging.errors import ImageLoadError
+    from ..session.signing_policy import REFUSE, SKIP, decide_signing, sign_as_decided
+
+    counts = dict.fromkeys(("signed", "skipped", "refused", "failed"), 0)
+    problems = []  # printed after the progress bar, not through it
+    bar = ProgressBar("signing")
+    for i, f in enumerate(files):
+        decision = decide_signing(f, force=force)
+        if decision.action == SKIP:
+            counts["skipped"] += 1
+        elif decision.action == REFUSE:
+            counts["refused"] += 1
+            problems.append(f"sidecar mismatch: {decision.reason}")
+        else:
+            try:
+                sign_as_decided(decision, private_key, ledger=ledger)
+                counts["signed"] += 1
+            except ImageLoadError as exc:
+                counts["failed"] += 1
+                problems.append(f"failed: {exc}")
+            except OSError as exc:
+                counts["failed"] += 1
+                problems.append(f"failed: {f}: cannot write the sidecar ({exc})")
+        bar.update(i + 1, len(files), f.name)
+    for line in problems:
+        print(line, file=sys.stderr)
+    return counts
 
 
 # --- verify ----------------------------------------------------------------------------------
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .progress_bar import ProgressBar
-    from .provenance.verify import verify_paths
+    from ..provenance.records.verify import verify_paths
 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
@@ -150,17 +165,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.engine != "ray" and (args.address or args.workers):
         raise CommandError("--address and --workers are for --engine ray")
     if args.engine == "ray":
-        from .evaluation.engines import ray_available
+        from ..runtime.ray_tasks import ray_available
 
         if not ray_available():  # before opening anything: nothing to undo
-            from .evaluation.engines import RAY_MISSING
+            from ..runtime.ray_tasks import RAY_MISSING
 
             raise CommandError(RAY_MISSING)
     ledger = _ledger(args)
     bar = None if args.json else ProgressBar("verifying")
     try:
         if args.engine == "ray":
-            from .provenance.verify_batch import VerifyBatchError, verify_paths_on_ray
+            from ..provenance.records.verify_batch import VerifyBatchError, verify_paths_on_ray
 
             try:
                 results = verify_paths_on_ray(
@@ -178,20 +193,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
             ledger.close()
     if args.json:
         for r in results:
-            print(json.dumps(r.to_json()))
+            print_json_line(r.to_json())
     else:
         _print_table(results)
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return n
 
 
 def _display_names(paths: list[str]) -> list[str]:
@@ -230,14 +235,14 @@ def _print_table(results: list) -> None:
 
 # --- ledger ----------------------------------------------------------------------------------
 def cmd_ledger(args: argparse.Namespace) -> int:
-    from .provenance import ledger as ledger_mod
+    from ..provenance.ledger.proofs import verify_inclusion_proof
 
     if args.ledger_command == "check-proof":  # offline: no ledger needed
-        from .provenance.canonical_json import parse_json
+        from ..provenance.records.canonical_json import parse_json
 
         record = parse_json(Path(args.record).read_bytes())
         proof = parse_json(Path(args.proof).read_bytes())
-        ok = ledger_mod.verify_inclusion_proof(record, proof.get("proof", proof))
+        ok = verify_inclusion_proof(record, proof.get("proof", proof))
         print("inclusion proof valid" if ok else "inclusion proof INVALID")
         return EXIT_OK if ok else EXIT_FAILED
     led = _ledger(args, must_exist=True)
@@ -247,7 +252,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
             # rewrites the file can also re-sign its heads with a key of their own.
             import base64
 
-            from .provenance.keys import trusted_keys
+            from ..provenance.records.keys import trusted_keys
 
             trusted = [base64.b64decode(k.public_key_b64) for k in trusted_keys()]
             report = led.verify(trusted_public_keys=trusted)
@@ -275,10 +280,10 @@ def cmd_ledger(args: argparse.Namespace) -> int:
             return EXIT_OK
         if args.ledger_command == "head":
             if args.sign:
-                from .provenance import keys
+                from ..provenance.records import keys
 
                 info = keys.resolve_key(args.key)
-                private = keys.load_private_key(info.fingerprint, _passphrase(args))
+                private = keys.load_private_key(info.fingerprint, passphrase(args))
                 head = led.sign_tree_head(private, info.fingerprint)
                 print(f"signed tree head: size {head.tree_size}, root {head.root_hex}")
             else:
@@ -294,7 +299,7 @@ def _find_entry(led: Any, what: str) -> int:
     """An entry by record id (prefix), a sidecar/record file, or an image file."""
     p = Path(what)
     if p.is_file():
-        from .provenance.record import read_record, record_id, sidecar_path
+        from ..provenance.records.record import read_record, record_id, sidecar_path
 
         source = p if p.name.endswith(".json") else sidecar_path(p)
         if not source.is_file():
@@ -308,9 +313,8 @@ def _find_entry(led: Any, what: str) -> int:
     return hits[-1].index
 
 
-# --- parser ----------------------------------------------------------------------------------
-def build_parsers(sub: Any) -> None:
-    k = sub.add_parser("keys", help="signing keys and the trust store")
+# --- arguments -------------------------------------------------------------------------------
+def _keys_arguments(k: argparse.ArgumentParser) -> None:
     ks = k.add_subparsers(dest="keys_command", required=True)
     new = ks.add_parser("new", help="create an Ed25519 signing key (encrypted)")
     new.add_argument("--label", help="what the key is for (device, site)")
@@ -325,7 +329,8 @@ def build_parsers(sub: Any) -> None:
     e.add_argument("fingerprint", nargs="?", metavar="FINGERPRINT_PREFIX")
     k.set_defaults(handler=cmd_keys)
 
-    s = sub.add_parser("sign", help="sign images (files or folders, recursive; resumable)")
+
+def _sign_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("paths", nargs="+", metavar="PATH")
     s.add_argument("--key", metavar="FINGERPRINT_PREFIX", help="default: the default key")
     s.add_argument("--passphrase-file", metavar="FILE")
@@ -345,7 +350,8 @@ def build_parsers(sub: Any) -> None:
     _add_ledger_options(s)
     s.set_defaults(handler=cmd_sign)
 
-    v = sub.add_parser("verify", help="verify images against their capture records")
+
+def _verify_arguments(v: argparse.ArgumentParser) -> None:
     v.add_argument("paths", nargs="+", metavar="PATH")
     v.add_argument("--json", action="store_true", help="one JSON object per file")
     v.add_argument("--engine", choices=("inprocess", "ray"), default="inprocess",
@@ -354,12 +360,13 @@ def build_parsers(sub: Any) -> None:
     v.add_argument("--address", metavar="ADDR",
                    help="Ray: the cluster's address (default: a local instance); the "
                         "archive and ledger must be at the same paths on every node")
-    v.add_argument("--workers", type=_positive_int, metavar="N",
+    v.add_argument("--workers", type=positive_int, metavar="N",
                    help="Ray: CPUs of a local instance (default: all)")
     _add_ledger_options(v)
     v.set_defaults(handler=cmd_verify)
 
-    led = sub.add_parser("ledger", help="the tamper-evident ledger of records")
+
+def _ledger_arguments(led: argparse.ArgumentParser) -> None:
     ls = led.add_subparsers(dest="ledger_command", required=True)
     lv = ls.add_parser("verify", help="check the hash chain, Merkle tree and tree heads")
     lp = ls.add_parser("proof", help="inclusion proof of one record")
@@ -380,30 +387,5 @@ def build_parsers(sub: Any) -> None:
     led.set_defaults(handler=cmd_ledger)
 
 
-def run(argv: Sequence[str], build: Any = None, user_errors: tuple = ()) -> int:
-    """Parse ``argv`` with the given sub-command builder (default: this module's) and run
-    the handler. Problems the user can act on print one line and exit 2, never a
-    traceback."""
-    parser = argparse.ArgumentParser(prog="workbench")
-    (build or build_parsers)(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    from .imaging.errors import ImageLoadError
-    from .models.card import ModelLoadError
-    from .provenance.keys import KeyStoreError
-    from .provenance.record import RecordError
-
-    try:
-        return args.handler(args)
-    except (CommandError, KeyStoreError, RecordError, ImageLoadError, ModelLoadError,
-            *user_errors) as exc:
-        _err(str(exc))
-        return EXIT_USAGE
-    except OSError as exc:
-        _err(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}".lstrip(": "))
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        _err("interrupted")
-        return 130
-
-
-PROVENANCE_COMMANDS = ("keys", "sign", "verify", "ledger")
+ARGUMENTS = {"keys": _keys_arguments, "sign": _sign_arguments, "verify": _verify_arguments,
+             "ledger": _ledger_arguments}

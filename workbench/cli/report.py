@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from .cli_provenance import EXIT_OK, CommandError
+from .plumbing import EXIT_OK, CommandError, passphrase
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .engine.plugins import PluginRegistry
-    from .report.case_report import build_case, fingerprint_report, render_html
+    from ..engine.plugins import PluginRegistry
+    from ..report.case_report import build_case, fingerprint_report, render_html
 
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:
         raise CommandError(f"{missing[0]}: no such file")
     model = None
     if args.model != "none":
-        from .models.zoo import load_model
+        from ..models.zoo import load_model
 
         model = load_model(args.model)
     registry = PluginRegistry()
@@ -35,26 +33,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".pdf":
-        from .gui.report_pdf import html_to_pdf  # Qt's PDF writer, offscreen
+        from ..gui.report_pdf import html_to_pdf  # Qt's PDF writer, offscreen
 
         html_to_pdf(html, out)
     else:
         out.write_text(html, encoding="utf-8")
     key = None
     if args.sign:
-        from .cli_provenance import _passphrase
-        from .provenance import keys
+        from ..provenance.records import keys
 
         info = keys.resolve_key(args.key)
-        key = keys.load_private_key(info.fingerprint, _passphrase(args))
+        key = keys.load_private_key(info.fingerprint, passphrase(args))
     stamp = fingerprint_report(out, key)
     print(f"report of {len(cases)} image(s) written to {out} (sha256 {stamp['sha256'][:16]}…"
           + (", signed" if key is not None else "") + ")")
     return EXIT_OK
 
 
-def build_parsers(sub: Any) -> None:
-    r = sub.add_parser("report", help="case report (HTML or PDF) of images")
+def _report_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("images", nargs="+", metavar="IMAGE")
     r.add_argument("--out", required=True, help="report.html or report.pdf")
     r.add_argument("--model", default="demo", help="demo, a model card, or none")
@@ -66,7 +62,4 @@ def build_parsers(sub: Any) -> None:
     r.set_defaults(handler=cmd_report)
 
 
-def run(argv: Sequence[str]) -> int:
-    from .cli_provenance import run as run_commands
-
-    return run_commands(argv, build_parsers)
+ARGUMENTS = {"report": _report_arguments}

@@ -7,13 +7,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_provenance import EXIT_FAILED, EXIT_OK, CommandError
+from .plumbing import EXIT_FAILED, EXIT_OK, CommandError, ProgressBar
 
 
 def sign_standard(args: argparse.Namespace, passphrase: str) -> int:
-    from .imaging.loader import find_images, load_image
-    from .progress_bar import ProgressBar
-    from .provenance import certificates
+    from ..imaging.loader import find_images, load_image
+    from ..provenance.standards import certificates
 
     if args.dicom_signature and args.c2pa:
         raise CommandError("--dicom-signature and --c2pa sign different kinds of files: "
@@ -43,14 +42,14 @@ def sign_standard(args: argparse.Namespace, passphrase: str) -> int:
                 if kind != "dicom":
                     skipped += 1
                     continue
-                from .provenance.dicom_signature import sign_dicom
+                from ..provenance.standards.dicom_signature.sign import sign_dicom
 
                 sign_dicom(f, dst, identity, profile=args.profile)
             else:
                 if kind != "photo" or f.suffix.lower() not in (".jpg", ".jpeg", ".png"):
                     skipped += 1
                     continue
-                from .provenance.c2pa_manifest import sign_c2pa
+                from ..provenance.standards.c2pa_manifest import sign_c2pa
 
                 sign_c2pa(f, dst, identity, sidecar=args.sidecar)
             signed += 1
