@@ -144,7 +144,7 @@ def test_restore_defaults_and_missing_folder(qtbot, window, tmp_path):
 
 
 def test_main_window_never_asks_first_run(qtbot, window):
-    from workbench.gui.first_run import FirstRunDialog, first_run_needed
+    from workbench.gui.dialogs.first_run import FirstRunDialog, first_run_needed
 
     assert first_run_needed()  # a fresh home: it would be needed...
     qtbot.wait(50)
@@ -153,7 +153,7 @@ def test_main_window_never_asks_first_run(qtbot, window):
 
 
 def test_first_run_creates_a_key_and_is_not_asked_again(qtbot):
-    from workbench.gui.first_run import FirstRunDialog, first_run_needed
+    from workbench.gui.dialogs.first_run import FirstRunDialog, first_run_needed
 
     assert first_run_needed() and not settings.first_run_done()
     dialog = FirstRunDialog()
@@ -180,7 +180,7 @@ def test_first_run_creates_a_key_and_is_not_asked_again(qtbot):
 
 
 def test_first_run_skip_sets_the_flag_without_a_key(qtbot):
-    from workbench.gui.first_run import first_run_needed, run_first_run
+    from workbench.gui.dialogs.first_run import first_run_needed, run_first_run
 
     assert first_run_needed()
     seen = []
@@ -203,7 +203,7 @@ def test_first_run_skip_sets_the_flag_without_a_key(qtbot):
 
 
 def test_first_run_not_needed_when_a_key_exists():
-    from workbench.gui.first_run import first_run_needed
+    from workbench.gui.dialogs.first_run import first_run_needed
 
     keys.generate_key("pass", "existing")
     assert not first_run_needed()
@@ -212,7 +212,7 @@ def test_first_run_not_needed_when_a_key_exists():
 def test_device_choices_list_what_torch_sees(monkeypatch):
     import torch
 
-    from workbench.gui.preferences import device_choices
+    from workbench.gui.dialogs.preferences import device_choices
 
     assert [v for v, _ in device_choices()][:2] == ["auto", "cpu"]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

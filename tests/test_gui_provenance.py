@@ -105,7 +105,7 @@ def test_wrong_passphrase_from_environment_reports_and_does_not_sign(qtbot, wind
 
 
 def test_key_manager_creates_trusts_and_untrusts_keys(qtbot, tmp_path):
-    from workbench.gui.key_manager import KeyManagerDialog, NewKeyDialog
+    from workbench.gui.dialogs.key_manager import KeyManagerDialog, NewKeyDialog
 
     dialog = KeyManagerDialog()
     qtbot.addWidget(dialog)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QWidget
 
-from ..home import keys_dir
-from ..provenance import keys
+from ...home import keys_dir
+from ...provenance.records import keys
+from ..settings import first_run_done, set_first_run_done
 from .key_manager import NewKeyDialog
-from .settings import first_run_done, set_first_run_done
 
 
 def first_run_needed() -> bool:

@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..home import keys_dir, trust_store_dir, user_plugins_dir
-from . import settings
+from ...home import keys_dir, trust_store_dir, user_plugins_dir
+from .. import settings
 
 THEME_LABELS = {"system": "System", "light": "Light", "dark": "Dark"}
 
@@ -142,26 +142,44 @@ class PreferencesDialog(QDialog):
         self.setWindowTitle("Preferences")
         self.setMinimumWidth(640)
         self.main_window = parent
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Apply
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults)
+        self.buttons.clicked.connect(self._on_button)
+        layout = QVBoxLayout(self)
+        for box in (self._model_box(), self._plugin_box(parent), self._trust_box(),
+                    self._look_box()):
+            layout.addWidget(box)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+        self.load()
 
-        # model
+    def _model_box(self) -> QGroupBox:
         self.device_box = QComboBox()
         for value, label in device_choices():
             self.device_box.addItem(label, value)
         device_note = QLabel("Models loaded in the Model dock run here, and attacks run where "
                              "their model is. <i>auto</i> picks CUDA when torch sees it.")
         device_note.setWordWrap(True)
-        model_box = QGroupBox("Model")
-        mf = QFormLayout(model_box)
-        mf.addRow("Device", self.device_box)
-        mf.addRow(device_note)
+        box = QGroupBox("Model")
+        form = QFormLayout(box)
+        form.addRow("Device", self.device_box)
+        form.addRow(device_note)
+        return box
 
-        # plugins
+    def _plugin_box(self, parent: QWidget | None) -> QGroupBox:
         self.plugin_list = QListWidget()
         self.plugin_list.setMinimumHeight(90)
         self.plugin_list.setMaximumHeight(130)
+        self.plugin_list.currentRowChanged.connect(
+            lambda row: self.remove_folder_button.setEnabled(row >= 0))
         self.add_folder_button = QPushButton("Add…")
+        self.add_folder_button.clicked.connect(self._choose_folder)
         self.remove_folder_button = QPushButton("Remove")
+        self.remove_folder_button.clicked.connect(self.remove_selected_folder)
         self.reload_button = QPushButton("Reload plugins")
+        self.reload_button.clicked.connect(self.reload_plugins)
         self._reload = getattr(parent, "reload_plugins", None)
         self.reload_button.setEnabled(callable(self._reload))
         self.reload_button.setToolTip("Save and discover the plugins again now" if callable(
@@ -177,59 +195,44 @@ class PreferencesDialog(QDialog):
         lists = QHBoxLayout()
         lists.addWidget(self.plugin_list, 1)
         lists.addLayout(side)
-        plugin_box = QGroupBox("Plugin folders")
-        pl = QVBoxLayout(plugin_box)
-        pl.addLayout(lists)
-        pl.addWidget(self.plugin_status)
+        box = QGroupBox("Plugin folders")
+        layout = QVBoxLayout(box)
+        layout.addLayout(lists)
+        layout.addWidget(self.plugin_status)
+        return box
 
-        # keys and trust store (where they are; the key manager changes what is in them)
+    def _trust_box(self) -> QGroupBox:
+        """Where the keys and the trust store are; the key manager changes what is in them."""
         self.keys_path, self.trust_path = keys_dir(), trust_store_dir()
         self.manage_keys_button = QPushButton("Manage keys…")
+        self.manage_keys_button.clicked.connect(self.open_key_manager)
         open_keys = QPushButton("Open folder")
+        open_keys.clicked.connect(lambda: self.open_folder(self.keys_path))
         open_trust = QPushButton("Open folder")
+        open_trust.clicked.connect(lambda: self.open_folder(self.trust_path))
         self.open_status = QLabel("")
         self.open_status.setStyleSheet("color: #d23c3c")
         self.open_status.hide()
-        trust_box = QGroupBox("Signing keys and trust store")
-        tg = QGridLayout(trust_box)  # a grid, so both paths and both Open buttons line up
-        tg.addWidget(QLabel("Keys"), 0, 0)
-        tg.addWidget(_path_field(self.keys_path), 0, 1)
-        tg.addWidget(open_keys, 0, 2)
-        tg.addWidget(self.manage_keys_button, 0, 3)
-        tg.addWidget(QLabel("Trust store"), 1, 0)
-        tg.addWidget(_path_field(self.trust_path), 1, 1)
-        tg.addWidget(open_trust, 1, 2)
-        tg.addWidget(self.open_status, 2, 0, 1, 4)
-        tg.setColumnStretch(1, 1)
+        box = QGroupBox("Signing keys and trust store")
+        grid = QGridLayout(box)  # a grid, so both paths and both Open buttons line up
+        grid.addWidget(QLabel("Keys"), 0, 0)
+        grid.addWidget(_path_field(self.keys_path), 0, 1)
+        grid.addWidget(open_keys, 0, 2)
+        grid.addWidget(self.manage_keys_button, 0, 3)
+        grid.addWidget(QLabel("Trust store"), 1, 0)
+        grid.addWidget(_path_field(self.trust_path), 1, 1)
+        grid.addWidget(open_trust, 1, 2)
+        grid.addWidget(self.open_status, 2, 0, 1, 4)
+        grid.setColumnStretch(1, 1)
+        return box
 
-        # appearance
+    def _look_box(self) -> QGroupBox:
         self.theme_box = QComboBox()
         for value in settings.THEMES:
             self.theme_box.addItem(THEME_LABELS[value], value)
-        look_box = QGroupBox("Appearance")
-        lf = QFormLayout(look_box)
-        lf.addRow("Theme", self.theme_box)
-
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Apply
-            | QDialogButtonBox.StandardButton.Cancel
-            | QDialogButtonBox.StandardButton.RestoreDefaults)
-        layout = QVBoxLayout(self)
-        for box in (model_box, plugin_box, trust_box, look_box):
-            layout.addWidget(box)
-        layout.addStretch(1)
-        layout.addWidget(self.buttons)
-
-        self.add_folder_button.clicked.connect(self._choose_folder)
-        self.remove_folder_button.clicked.connect(self.remove_selected_folder)
-        self.reload_button.clicked.connect(self.reload_plugins)
-        self.plugin_list.currentRowChanged.connect(
-            lambda row: self.remove_folder_button.setEnabled(row >= 0))
-        self.manage_keys_button.clicked.connect(self.open_key_manager)
-        open_keys.clicked.connect(lambda: self.open_folder(self.keys_path))
-        open_trust.clicked.connect(lambda: self.open_folder(self.trust_path))
-        self.buttons.clicked.connect(self._on_button)
-        self.load()
+        box = QGroupBox("Appearance")
+        QFormLayout(box).addRow("Theme", self.theme_box)
+        return box
 
     # --- values -----------------------------------------------------------------------------
     def load(self) -> None:

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..provenance import keys
+from ...provenance.records import keys
 
 
 def ask_passphrase(parent: QWidget | None, key: keys.KeyInfo) -> str | None:
