@@ -31,7 +31,7 @@ def run_gui(paths: Sequence[str] = (), demo: bool = False,
     modal dialog."""
     from PySide6.QtCore import QTimer
 
-    from .preferences import apply_theme
+    from .dialogs.preferences import apply_theme
     from .settings import theme_preference
 
     app = ensure_app()
@@ -47,7 +47,7 @@ def run_gui(paths: Sequence[str] = (), demo: bool = False,
     if first_run is None:
         first_run = not demo and not quit_after
     if first_run:
-        from .first_run import run_first_run
+        from .dialogs.first_run import run_first_run
 
         # after the event loop starts, so the window is painted behind the dialog
         QTimer.singleShot(0, lambda: run_first_run(window))
