@@ -35,7 +35,7 @@ def main() -> None:
     os.environ.setdefault("WORKBENCH_HOME", tempfile.mkdtemp(prefix="wb_bench_"))
 
     from workbench.imaging import load_image
-    from workbench.provenance.fingerprint import pixel_fingerprint
+    from workbench.provenance.records.fingerprint import pixel_fingerprint
 
     if MAMMOGRAM.is_file():
         image = load_image(MAMMOGRAM)
@@ -53,10 +53,10 @@ def main() -> None:
 
     from pydicom.data import get_testdata_file
 
-    from workbench.provenance import keys
-    from workbench.provenance.ledger import Ledger
-    from workbench.provenance.record import build_record, sign_record
-    from workbench.provenance.signing import sign_image
+    from workbench.provenance.ledger.store import Ledger
+    from workbench.provenance.records import keys
+    from workbench.provenance.records.record import build_record, sign_record
+    from workbench.provenance.records.signing import sign_image
 
     info = keys.generate_key("bench")
     key = keys.load_private_key(info.fingerprint, "bench")

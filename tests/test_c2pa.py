@@ -21,14 +21,14 @@ import cv2  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from workbench import __version__  # noqa: E402
-from workbench.provenance.c2pa_manifest import (  # noqa: E402
+from workbench.provenance.standards.c2pa_manifest import (  # noqa: E402
     C2paError,
     c2pa_available,
     sidecar_for,
     sign_c2pa,
     verify_c2pa,
 )
-from workbench.provenance.certificates import create_ca, create_local_pki  # noqa: E402
+from workbench.provenance.standards.certificates import create_ca, create_local_pki  # noqa: E402
 
 ATTACK = {"action": "c2pa.edited", "softwareAgent": "workbench",
           "parameters": {"description": "pgd attack eps=0.01"}}
@@ -339,7 +339,7 @@ def test_signatures_expire_with_the_certificate_without_a_time_stamp(photo, tmp_
     from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-    from workbench.provenance.certificates import (
+    from workbench.provenance.standards.certificates import (
         DOCUMENT_SIGNING,
         EMAIL_PROTECTION,
         SignerIdentity,

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import (
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from workbench.cli import main
-from workbench.provenance import certificates as c
+from workbench.provenance.standards import certificates as c
 
 
 @pytest.fixture(autouse=True)

@@ -43,7 +43,7 @@ from workbench.imaging.export import describe_attack, save_derived
 from workbench.imaging.model_input import to_model_input
 from workbench.models.classifier import predict_proba
 from workbench.models.zoo import load_model, resolve_card
-from workbench.provenance.fingerprint import pixel_fingerprint
+from workbench.provenance.records.fingerprint import pixel_fingerprint
 
 SIZE = 160
 DETECTORS = {  # name: (needs, calibratable)
@@ -297,9 +297,9 @@ def test_calibration_refuses_decisive_detectors_and_checks_its_settings(registry
 def test_capture_record_flags_attacked_copies_and_passes_reencodings(isic, registry, victim,
                                                                      tmp_path):
     from workbench.home import ledger_file
-    from workbench.provenance import keys
-    from workbench.provenance.ledger import Ledger
-    from workbench.provenance.signing import sign_image
+    from workbench.provenance.ledger.store import Ledger
+    from workbench.provenance.records import keys
+    from workbench.provenance.records.signing import sign_image
 
     info = keys.generate_key("test passphrase", label="capture site")
     key = keys.load_private_key(info.fingerprint, "test passphrase")

@@ -22,12 +22,10 @@ import pytest
 from conftest import SHARED_DATA, pydicom_test_file
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from workbench.provenance.certificates import SignerIdentity, create_ca, issue_signer
-from workbench.provenance.dicom_signature import (
-    DicomSignatureError,
-    sign_dicom,
-    verify_dicom_signatures,
-)
+from workbench.provenance.standards.certificates import SignerIdentity, create_ca, issue_signer
+from workbench.provenance.standards.dicom_signature.parser import DicomSignatureError
+from workbench.provenance.standards.dicom_signature.sign import sign_dicom
+from workbench.provenance.standards.dicom_signature.verify import verify_dicom_signatures
 
 SAMPLES = {
     "ct": ("pydicom", "CT_small.dcm"),

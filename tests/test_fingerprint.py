@@ -17,7 +17,7 @@ from pydicom.uid import (
 )
 
 from workbench.imaging import load_image
-from workbench.provenance.fingerprint import (
+from workbench.provenance.records.fingerprint import (
     DICOM_IDENTITY_ATTRIBUTES,
     compressed_frame_hashes,
     file_sha256,

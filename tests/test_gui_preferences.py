@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QFileDial
 from workbench.engine.plugins import builtin_plugin_dir, discover_plugins
 from workbench.gui import settings
 from workbench.home import keys_dir, settings_file, trust_store_dir
-from workbench.provenance import keys
+from workbench.provenance.records import keys
 
 TIMEOUT = 30_000
 PLUGIN_NAME = "fgsm_from_preferences"

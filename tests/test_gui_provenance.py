@@ -8,8 +8,8 @@ import pydicom
 import pytest
 from conftest import pydicom_test_file
 
-from workbench.provenance import keys
-from workbench.provenance.record import sidecar_path
+from workbench.provenance.records import keys
+from workbench.provenance.records.record import sidecar_path
 
 TIMEOUT = 30_000
 
@@ -132,8 +132,8 @@ def test_key_manager_creates_trusts_and_untrusts_keys(qtbot, tmp_path):
 def test_dicom_signature_and_its_failure_show_in_the_provenance_dock(qtbot, window, tmp_path):
     """A hospital's PS3.15 signature (no record of ours) vouches for the image; a changed
     signed attribute turns it into tampering, named in the dock."""
-    from workbench.provenance.certificates import create_local_pki
-    from workbench.provenance.dicom_signature import sign_dicom
+    from workbench.provenance.standards.certificates import create_local_pki
+    from workbench.provenance.standards.dicom_signature.sign import sign_dicom
 
     w = window
     identity = create_local_pki("CT room", "gui test passphrase", organisation="Hospital")

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from workbench.home import keys_dir
-from workbench.provenance import keys
+from workbench.provenance.records import keys
 
 
 def test_new_key_is_encrypted_private_0600_and_trusted():

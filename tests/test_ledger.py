@@ -27,16 +27,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from workbench.provenance import merkle
-from workbench.provenance.canonical_json import canonical_json
-from workbench.provenance.ledger import (
+from workbench.provenance.ledger import merkle
+from workbench.provenance.ledger.proofs import (
     InclusionProof,
-    Ledger,
-    LedgerError,
-    SignedTreeHead,
     verify_consistency_proof,
     verify_inclusion_proof,
 )
+from workbench.provenance.ledger.store import Ledger, LedgerError
+from workbench.provenance.ledger.tree_heads import SignedTreeHead
+from workbench.provenance.records.canonical_json import canonical_json
 
 ZERO = "0" * 64
 TRIGGERS = ("entries_no_update", "entries_no_delete", "tree_heads_no_update",
@@ -580,7 +579,7 @@ def test_export_lets_an_auditor_recompute_everything(tmp_path: Path, rng, signer
 CHILD = r"""
 import secrets, sys
 from pathlib import Path
-from workbench.provenance.ledger import Ledger
+from workbench.provenance.ledger.store import Ledger
 
 ledger = Ledger(Path(sys.argv[1]))
 tag = sys.argv[2]

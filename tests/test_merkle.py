@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from workbench.provenance import merkle
+from workbench.provenance.ledger import merkle
 
 MAX_SIZE = 64
 

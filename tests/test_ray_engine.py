@@ -187,9 +187,9 @@ def archive(tmp_path, monkeypatch, capsys):
 
 
 def test_verify_on_ray_equals_in_process(ray, archive, tmp_path, monkeypatch, capsys):
-    from workbench.evaluation.engines import ray_session
-    from workbench.provenance.verify import verify_paths
-    from workbench.provenance.verify_batch import verify_paths_on_ray
+    from workbench.provenance.records.verify import verify_paths
+    from workbench.provenance.records.verify_batch import verify_paths_on_ray
+    from workbench.runtime.ray_tasks import ray_session
 
     monkeypatch.chdir(tmp_path)  # relative paths, as an auditor types them
     inproc = {}

@@ -14,7 +14,7 @@ import sys
 from conftest import pydicom_test_file
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from workbench.provenance.canonical_json import canonical_json
+from workbench.provenance.records.canonical_json import canonical_json
 
 
 def wb(*args, env=None):

@@ -17,17 +17,17 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from workbench.provenance import keys
-from workbench.provenance.canonical_json import canonical_json
-from workbench.provenance.record import read_record, sidecar_path
-from workbench.provenance.signing import (
+from workbench.provenance.records import keys
+from workbench.provenance.records.canonical_json import canonical_json
+from workbench.provenance.records.record import read_record, sidecar_path
+from workbench.provenance.records.signing import (
     REFUSED,
     SIGNED,
     SKIPPED,
     sign_image,
     sign_paths,
 )
-from workbench.provenance.verify import verify_image
+from workbench.provenance.records.verify import verify_image
 
 PASSPHRASE = "test passphrase"
 
@@ -246,7 +246,7 @@ def test_tampering_is_caught_at_the_right_check(signed_ct, tmp_path):
 
 
 def read_record_bytes(data: bytes) -> dict:
-    from workbench.provenance.canonical_json import parse_json
+    from workbench.provenance.records.canonical_json import parse_json
 
     return parse_json(data)
 
@@ -256,7 +256,7 @@ def test_suspect_copy_without_sidecar_is_found_by_perceptual_hash(shared_data, t
     and another name. The ledger finds its record by appearance and says how."""
     import cv2
 
-    from workbench.provenance.ledger import Ledger
+    from workbench.provenance.ledger.store import Ledger
 
     photo = tmp_path / "ISIC_0000002.jpg"
     shutil.copy(shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000002.jpg", photo)
@@ -275,7 +275,7 @@ def test_suspect_copy_without_sidecar_is_found_by_perceptual_hash(shared_data, t
 
 
 def test_copy_found_by_uid_then_pixel_hash(tmp_path, signer):
-    from workbench.provenance.ledger import Ledger
+    from workbench.provenance.ledger.store import Ledger
 
     ledger = Ledger(tmp_path / "ledger.sqlite")
     path = tmp_path / "CT_small.dcm"

@@ -140,9 +140,9 @@ def _detector(state: dict[str, Any]) -> str:
 def _sign_verify(state: dict[str, Any], home: Path) -> str:
     import pydicom
 
-    from .provenance import keys
-    from .provenance.signing import sign_image
-    from .provenance.verify import verify_image
+    from .provenance.records import keys
+    from .provenance.records.signing import sign_image
+    from .provenance.records.verify import verify_image
 
     copy = home / "sample.dcm"
     shutil.copy(state["dicom"], copy)

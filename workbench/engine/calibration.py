@@ -136,7 +136,7 @@ def calibrate(detector: Any, params: dict[str, Any] | Any, clean: list[str | os.
 
     from ..imaging.errors import ImageLoadError
     from ..imaging.loader import find_images, load_image
-    from ..provenance.fingerprint import pixel_fingerprint
+    from ..provenance.records.fingerprint import pixel_fingerprint
 
     if hasattr(detector, "create") and hasattr(detector, "kind"):  # a PluginInfo
         detector = detector.create()

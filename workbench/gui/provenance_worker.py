@@ -16,7 +16,7 @@ class ProvenanceSignals(QObject):
 
 def _default_ledger(create: bool) -> Any:
     from ..home import ledger_file
-    from ..provenance.ledger import Ledger
+    from ..provenance.ledger.store import Ledger
 
     if not create and not ledger_file().is_file():
         return None
@@ -32,7 +32,7 @@ class VerifyTask(QRunnable):
         self.setAutoDelete(False)
 
     def run(self) -> None:
-        from ..provenance.verify import verify_image
+        from ..provenance.records.verify import verify_image
 
         ledger = None
         try:
@@ -57,7 +57,7 @@ class SignTask(QRunnable):
         self.setAutoDelete(False)
 
     def run(self) -> None:
-        from ..provenance.signing import sign_image, signed_state
+        from ..provenance.records.signing import sign_image, signed_state
 
         ledger = None
         try:

@@ -39,8 +39,8 @@ def build_case(path: str | Path, *, model: Any = None, model_name: str = "",
     from ..analysis.perturbation import heatmap_rgb, overlay
     from ..imaging.display import render
     from ..imaging.loader import load_image
-    from ..provenance.fingerprint import file_sha256, pixel_fingerprint
-    from ..provenance.verify import verify_image
+    from ..provenance.records.fingerprint import file_sha256, pixel_fingerprint
+    from ..provenance.records.verify import verify_image
 
     image = load_image(path)
     base = render(image, 0, oriented=False)
@@ -154,8 +154,8 @@ def fingerprint_report(path: str | Path, private_key: Any = None) -> dict[str, A
                            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                            "tool": {"name": "workbench", "version": __version__}}
     if private_key is not None:
-        from ..provenance.canonical_json import canonical_json
-        from ..provenance.keys import fingerprint_of, raw_public_key
+        from ..provenance.records.canonical_json import canonical_json
+        from ..provenance.records.keys import fingerprint_of, raw_public_key
 
         raw = raw_public_key(private_key.public_key())
         out["signer"] = {"algorithm": "Ed25519", "key_fingerprint": fingerprint_of(raw),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..imaging.medical_image import MedicalImage
+from ...imaging.medical_image import MedicalImage
 from .canonical_json import canonical_json
 
 PIXEL_ALGORITHM = "workbench-pixels-v1"
@@ -203,7 +203,7 @@ def perceptual_hash(image: MedicalImage) -> str:
     import imagehash
     from PIL import Image
 
-    from ..imaging.display import render
+    from ...imaging.display import render
 
     step = max(1, max(image.rows, image.columns) // 1024)
     rgb = render(image, 0, image.default_window(0), step=step)

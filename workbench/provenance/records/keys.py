@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..home import keys_dir, trust_store_dir
+from ...home import keys_dir, trust_store_dir
 
 PASSPHRASE_ENV = "WORKBENCH_KEY_PASSPHRASE"
 ALGORITHM = "Ed25519"

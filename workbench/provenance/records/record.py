@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..imaging.medical_image import MedicalImage
+from ... import __version__
+from ...imaging.medical_image import MedicalImage
 from .canonical_json import canonical_json, parse_json
 from .fingerprint import fingerprints
 from .keys import ALGORITHM, fingerprint_of, public_key_from_b64, raw_public_key

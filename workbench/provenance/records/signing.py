@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..imaging.errors import ImageLoadError
-from ..imaging.medical_image import MedicalImage
+from ...imaging.errors import ImageLoadError
+from ...imaging.medical_image import MedicalImage
 from .fingerprint import file_sha256
 from .record import (
     RecordError,
@@ -50,7 +50,7 @@ def sign_image(path: str | os.PathLike[str], private_key: Any, *, ledger: Any = 
                image: MedicalImage | None = None) -> dict[str, Any]:
     """Fingerprint, sign, write the sidecar and append to ``ledger`` (if given)."""
     if image is None:
-        from ..imaging.loader import load_image
+        from ...imaging.loader import load_image
 
         image = load_image(path)
     record = sign_record(build_record(image), private_key)
@@ -82,7 +82,7 @@ def sign_paths(paths: list[str | os.PathLike[str]], private_key: Any, *, ledger:
                progress: Callable[[int, int, str], None] | None = None,
                cancelled: Callable[[], bool] | None = None) -> SignReport:
     """Sign files and folders (recursive). ``progress(done, total, name)``."""
-    from ..imaging.loader import find_images
+    from ...imaging.loader import find_images
 
     files: list[Path] = []
     for p in map(Path, paths):

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..imaging.errors import ImageLoadError
-from ..imaging.medical_image import MedicalImage
+from ...imaging.errors import ImageLoadError
+from ...imaging.medical_image import MedicalImage
 from .fingerprint import (
     PIXEL_ALGORITHM,
     attribute_hmac,
@@ -71,11 +71,11 @@ def _open_ledger(ledger: Any) -> Any:
     """The ledger to use: one given, else the default one if it exists, else None."""
     if ledger is not None:
         return ledger if ledger is not False else None
-    from ..home import ledger_file
+    from ...home import ledger_file
 
     if not ledger_file().is_file():
         return None
-    from .ledger import Ledger
+    from ..ledger.store import Ledger
 
     return Ledger(ledger_file())
 
@@ -124,7 +124,7 @@ def verify_image(path: str | os.PathLike[str], *, record: dict | None = None,
     path = str(path)
     try:
         if image is None:
-            from ..imaging.loader import load_image
+            from ...imaging.loader import load_image
 
             image = load_image(path)
     except ImageLoadError as exc:
@@ -136,7 +136,7 @@ def verify_image(path: str | os.PathLike[str], *, record: dict | None = None,
         if led is not None and led is not ledger:
             led.close()
     # DICOM PS3.15 signatures and C2PA manifests, beside our own record
-    from .standard_signatures import combine, standard_checks
+    from ..standards.standard_signatures import combine, standard_checks
 
     extra = standard_checks(path, image)
     if extra:
@@ -269,7 +269,7 @@ def _verdict(checks: list[Check]) -> tuple[str, str]:
 def list_files(paths: list[str | os.PathLike[str]]) -> list[Path]:
     """The files to verify, in order: files as given, folders recursively (``find_images``'
     sorted walk). Every engine verifies this list."""
-    from ..imaging.loader import find_images
+    from ...imaging.loader import find_images
 
     files: list[Path] = []
     for p in map(Path, paths):

@@ -39,14 +39,14 @@ def _ledger_path(ledger: Any) -> str | None:
         return None
     if ledger is not None:
         return str(Path(ledger.path).resolve())
-    from ..home import ledger_file
+    from ...home import ledger_file
 
     return str(ledger_file().resolve()) if ledger_file().is_file() else None
 
 
 def _trust_store() -> dict[str, str]:
     """This process's trusted public keys, file name -> contents."""
-    from ..home import trust_store_dir
+    from ...home import trust_store_dir
 
     return {f.name: f.read_text() for f in sorted(trust_store_dir().glob("*.json"))}
 
@@ -60,7 +60,7 @@ def verify_paths_on_ray(paths: list[str | os.PathLike[str]], *, ledger: Any = No
     """``verify_paths`` with the files verified as Ray tasks on the cluster at ``address``
     (default: a local instance of ``workers`` CPUs). Results come back in file order;
     ``progress(done, total, name)`` counts files as their chunk finishes."""
-    from ..evaluation.engines import RayEngineError, ray_error_message, ray_session
+    from ...runtime.ray_tasks import RayEngineError, RayTaskFailed, ray_session, run_tasks
 
     shown = list_files(paths)  # results name files as given, like verify_paths
     files = [str(f.resolve()) for f in shown]
@@ -71,32 +71,25 @@ def verify_paths_on_ray(paths: list[str | os.PathLike[str]], *, ledger: Any = No
     ledger_path, trust = _ledger_path(ledger), _trust_store()
     results: dict[int, list[dict[str, Any]]] = {}
     done = 0
+
+    def chunk_done(k: int, chunk_results: list[dict[str, Any]]) -> None:
+        nonlocal done
+        results[k] = chunk_results
+        for i in chunks[k]:
+            done += 1
+            if progress:
+                progress(done, len(files), shown[i].name)
+
     try:
         with ray_session(address, workers) as ray:
             task = ray.remote(num_cpus=1)(_verify_chunk)
             trust_ref = ray.put(trust)
-            pending = {task.remote([files[i] for i in c], ledger_path, trust_ref): k
-                       for k, c in enumerate(chunks)}
-            while pending:
-                if cancelled is not None and cancelled():
-                    for ref in pending:
-                        ray.cancel(ref, force=True)
-                    break
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
-                for ref in ready:
-                    k = pending.pop(ref)
-                    try:
-                        results[k] = ray.get(ref)
-                    except Exception as exc:
-                        for other in pending:
-                            ray.cancel(other, force=True)
-                        raise VerifyBatchError(
-                            f"verifying {shown[chunks[k][0]].name} and the files after it "
-                            f"failed on Ray: {ray_error_message(exc)}") from None
-                    for i in chunks[k]:
-                        done += 1
-                        if progress:
-                            progress(done, len(files), shown[i].name)
+            run_tasks(ray, task, ((k, ([files[i] for i in c], ledger_path, trust_ref))
+                                  for k, c in enumerate(chunks)),
+                      chunk_done, cancelled=cancelled)
+    except RayTaskFailed as exc:
+        raise VerifyBatchError(f"verifying {shown[chunks[exc.key][0]].name} and the files "
+                               f"after it failed on Ray: {exc.reason}") from None
     except RayEngineError as exc:
         raise VerifyBatchError(str(exc)) from None
     out = []
@@ -125,8 +118,8 @@ def _verify_chunk(files: list[str], ledger_path: str | None,
     import tempfile
     from dataclasses import asdict
 
-    from ..home import ENV_VAR
-    from .ledger import Ledger
+    from ...home import ENV_VAR
+    from ..ledger.store import Ledger
     from .verify import verify_image
 
     node = socket.gethostname()

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..home import workbench_home
+from ...home import workbench_home
 
 EMAIL_PROTECTION = "1.3.6.1.5.5.7.3.4"
 DOCUMENT_SIGNING = "1.3.6.1.5.5.7.3.36"

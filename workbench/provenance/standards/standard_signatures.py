@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .verify import FAIL, INTACT, PASS, TAMPERED, UNSIGNED, UNTRUSTED, WARN, Check
+from ..records.verify import FAIL, INTACT, PASS, TAMPERED, UNSIGNED, UNTRUSTED, WARN, Check
 
 DICOM_SIGNATURE = "DICOM signature"
 C2PA = "C2PA manifest"
@@ -35,7 +35,7 @@ def _dicom_checks(path: str, image: Any) -> list[Check]:
     if ds is None or (0xFFFA, 0xFFFA) not in ds:
         return []
     try:
-        from .dicom_signature import verify_dicom_signatures
+        from .dicom_signature.verify import verify_dicom_signatures
 
         results = verify_dicom_signatures(path)
     except Exception as exc:  # a checker problem is shown, never a crash

@@ -1,0 +1,1 @@
+"""The append-only ledger of capture records: store, tree heads, proofs, audit, Merkle maths."""

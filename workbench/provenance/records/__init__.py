@@ -1,0 +1,1 @@
+"""Capture records: fingerprints, canonical JSON, the record, keys, signing and verifying."""

@@ -1,0 +1,182 @@
+"""The MAC of a DICOM signature: which bytes it covers and how they are encoded.
+
+What the MAC covers, byte for byte (PS3.3 C.12.1.1.3.1, as DCMTK's ``dcmsign``, the
+reference implementation, reads it; its ``--verify`` accepts what this module writes and
+this module verifies what ``dcmsign --sign`` writes):
+
+1. The data elements listed in Data Elements Signed, in tag order, each encoded in the MAC
+   Calculation Transfer Syntax: tag, VR, value length and value, odd values padded.
+   Never eligible: group lengths (gggg,0000), Length to End (0008,0001), groups below
+   0008 (the File Meta Information), the two signature sequences, Data Set Trailing
+   Padding (FFFC,FFFC) and elements whose VR is UN (their encoding cannot be recovered
+   after a change of transfer syntax), including sequences holding a UN element.
+2. Sequences are encoded without their value length (it depends on defined/undefined
+   length encoding): tag, VR and reserved bytes; each item as its tag (FFFE,E000) without
+   item length and without an Item Delimitation Item; after the last item, the Sequence
+   Delimitation Item tag (FFFE,E0DD) without its length. Encapsulated (compressed)
+   Pixel Data is encoded the same way: tag, ``OB``, then every fragment (the Basic Offset
+   Table included) as item tag and bytes without item length, then (FFFE,E0DD).
+3. Then the attributes of the Digital Signatures Sequence item itself other than
+   Certificate of Signer, Signature, Certified Timestamp Type and Certified Timestamp:
+   MAC ID Number, Digital Signature UID, Digital Signature DateTime, Certificate Type and
+   the Digital Signature Purpose Code Sequence when present. So the signing time and the
+   purpose cannot be changed without breaking the signature.
+
+The Signature is RSASSA-PKCS1-v1_5 of that MAC (the MAC's DigestInfo is what is signed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from typing import Any
+
+from .parser import (
+    EXPLICIT_LE,
+    LONG_VRS,
+    DicomSignatureError,
+    Element,
+    Syntax,
+    tag_name,
+)
+from .tags import (
+    CERTIFICATE_OF_SIGNER,
+    CERTIFIED_TIMESTAMP,
+    CERTIFIED_TIMESTAMP_TYPE,
+    EXPLICIT_VR_BIG_ENDIAN,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+    ITEM,
+    ITEM_DELIMITER,
+    MAC_PARAMETERS_SEQUENCE,
+    SEQUENCE_DELIMITER,
+    SIGNATURE,
+)
+
+# Signature item attributes kept out of the MAC (PS3.3 C.12.1.1.3.1.2): they are written
+# after the MAC is known, or (timestamps) added later by a timestamp authority.
+_NOT_IN_ITEM_MAC = {CERTIFICATE_OF_SIGNER, SIGNATURE, CERTIFIED_TIMESTAMP_TYPE,
+                    CERTIFIED_TIMESTAMP}
+# Byte width of one value for the VRs whose byte order depends on the transfer syntax.
+_SWAP_WIDTH = {"US": 2, "SS": 2, "OW": 2, "AT": 2, "UL": 4, "SL": 4, "FL": 4, "OL": 4,
+               "OF": 4, "FD": 8, "OD": 8, "SV": 8, "UV": 8, "OV": 8}
+# Text VRs are padded with a space to even length, UI with NUL, binary with NUL.
+_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
+                       "TM", "UC", "UR", "UT"})
+
+# MAC Algorithm defined terms (PS3.3 C.12.1.1.3.1.2) -> hashlib name, DigestInfo prefix
+# (RFC 8017 9.2 notes; RIPEMD-160 is OID 1.3.36.3.2.1).
+MACS: dict[str, tuple[str, bytes]] = {
+    "RIPEMD160": ("ripemd160", bytes.fromhex("3021300906052b2403020105000414")),
+    "MD5": ("md5", bytes.fromhex("3020300c06082a864886f70d020505000410")),
+    "SHA1": ("sha1", bytes.fromhex("3021300906052b0e03021a05000414")),
+    "SHA256": ("sha256", bytes.fromhex("3031300d060960864801650304020105000420")),
+    "SHA384": ("sha384", bytes.fromhex("3041300d060960864801650304020205000430")),
+    "SHA512": ("sha512", bytes.fromhex("3051300d060960864801650304020305000440")),
+}
+# New signatures only with SHA-2: MD5 and SHA-1 are broken for signatures and RIPEMD-160
+# is missing from many OpenSSL 3 builds (it needs the legacy provider).
+SIGNING_MACS = ("SHA256", "SHA384", "SHA512")
+
+
+def swapped(value: bytes, vr: str, from_little: bool, to_little: bool) -> bytes:
+    width = _SWAP_WIDTH.get(vr)
+    if from_little == to_little or not width or len(value) % width:
+        return value
+    fmt = {2: "H", 4: "L", 8: "Q"}[width]
+    n = len(value) // width
+    values = struct.unpack(("<" if from_little else ">") + fmt * n, value)
+    return struct.pack(("<" if to_little else ">") + fmt * n, *values)
+
+
+def padded(value: bytes, vr: str) -> bytes:
+    if len(value) % 2 == 0:
+        return value
+    return value + (b" " if vr in _TEXT_VRS else b"\0")
+
+
+def tag_bytes(tag: int, syn: Syntax) -> bytes:
+    return struct.pack(syn.endian + "HH", tag >> 16, tag & 0xFFFF)
+
+
+def _contains_un(el: Element) -> bool:
+    if el.vr == "UN":
+        return True
+    return any(_contains_un(sub) for item in el.items or () for sub in item)
+
+
+def _signable_tag(tag: int) -> bool:
+    """PS3.3 C.12.1.1.3.1.1: never in Data Elements Signed nor in the MAC."""
+    group, elem = tag >> 16, tag & 0xFFFF
+    return not (elem == 0 or tag == 0x00080001 or group < 0x0008 or group == 0xFFFA
+                or tag == MAC_PARAMETERS_SEQUENCE or tag == 0xFFFCFFFC
+                or tag in (ITEM_DELIMITER, SEQUENCE_DELIMITER))
+
+
+def signable(el: Element) -> bool:
+    return _signable_tag(el.tag) and not _contains_un(el)
+
+
+def _mac_feed(el: Element, syn: Syntax, h: Any) -> None:
+    """Feed one element to the MAC in the signature format (see the module docstring)."""
+    tag = tag_bytes(el.tag, syn)
+    if el.items is not None or el.fragments is not None:
+        vr = "SQ" if el.items is not None else "OB"
+        h.update(tag + (vr.encode() + b"\0\0" if syn.explicit else b""))
+        item_tag, seq_end = tag_bytes(ITEM, syn), tag_bytes(SEQUENCE_DELIMITER, syn)
+        if el.items is not None:
+            for item in el.items:
+                h.update(item_tag)
+                for sub in sorted(item, key=lambda e: e.tag):
+                    _mac_feed(sub, syn, h)
+        else:
+            for fragment in el.fragments or ():
+                h.update(item_tag)
+                h.update(fragment)
+        h.update(seq_end)
+        return
+    value = padded(swapped(el.value, el.vr, el.little, syn.little), el.vr)
+    if not syn.explicit:
+        h.update(tag + struct.pack(syn.endian + "L", len(value)))
+    elif el.vr in LONG_VRS:
+        h.update(tag + el.vr.encode() + b"\0\0" + struct.pack(syn.endian + "L", len(value)))
+    else:
+        if len(value) > 0xFFFF:
+            raise DicomSignatureError(f"{tag_name(el.tag)} is too long for VR {el.vr}")
+        h.update(tag + el.vr.encode() + struct.pack(syn.endian + "H", len(value)))
+    h.update(value)
+
+
+def mac_syntax(uid: str) -> Syntax | None:
+    """The encoding a MAC Calculation Transfer Syntax UID stands for. Compressed transfer
+    syntaxes are Explicit VR Little Endian with encapsulated Pixel Data, which the
+    signature format writes the same way whatever the codec, so all of them qualify."""
+    from pydicom.uid import UID
+
+    if uid == IMPLICIT_VR_LITTLE_ENDIAN:
+        return Syntax(False, True)
+    if uid == EXPLICIT_VR_BIG_ENDIAN:
+        return Syntax(True, False)
+    if uid == EXPLICIT_VR_LITTLE_ENDIAN or UID(uid).is_transfer_syntax:
+        return EXPLICIT_LE
+    return None
+
+
+def compute_mac(elements: list[Element], signed_tags: list[int], signature_item:
+                 list[Element], mac_name: str, syn: Syntax) -> tuple[bytes, list[str]]:
+    """The MAC and the problems that make it unreproducible (unsignable elements)."""
+    h = hashlib.new(MACS[mac_name][0])
+    wanted = set(signed_tags)
+    problems = []
+    for el in sorted(elements, key=lambda e: e.tag):
+        if el.tag not in wanted:
+            continue
+        if not signable(el):
+            problems.append(f"signed attribute {tag_name(el.tag)} now has VR UN (its "
+                            "encoding was lost, e.g. by an implicit VR copy)")
+            continue
+        _mac_feed(el, syn, h)
+    for el in sorted(signature_item, key=lambda e: e.tag):
+        if el.tag not in _NOT_IN_ITEM_MAC and signable(el):
+            _mac_feed(el, syn, h)
+    return h.digest(), problems
