@@ -15,7 +15,8 @@ import torch
 from conftest import REPO_ROOT, pydicom_test_file
 
 from workbench.cli import main
-from workbench.plugin_kit.check import forbidden_imports, parameter_problems
+from workbench.api import params_problems
+from workbench.plugin_kit.check import forbidden_imports
 
 TIMEOUT = 120_000
 
@@ -241,7 +242,7 @@ def test_parameter_and_import_problems_are_named_precisely():
         size: tuple = param((1, 2))
         flag: bool = param(1)
 
-    assert parameter_problems(Params) == [
+    assert params_problems(Params) == [
         "Params.steps default 2.5 is a float, declared int",
         "Params.lo_hi min 1.0 is above its max 0.0",
         "Params.lo_hi default 0.5 is below its min 1.0",
@@ -250,8 +251,8 @@ def test_parameter_and_import_problems_are_named_precisely():
         "Params.size is declared tuple: forms and --param offer only float, int, bool and str",
         "Params.flag default 1 is a int, declared bool",
     ]
-    assert parameter_problems(object) == ["Params is not a dataclass (decorate it with "
-                                          "@dataclass)"]
+    assert params_problems(object) == ["Params is not a dataclass (decorate it with "
+                                       "@dataclass)"]
     source = ("import workbench.api\nfrom workbench import api, engine\nimport workbench\n"
               "def f():\n    from workbench.gui.main_window import MainWindow\n")
     assert forbidden_imports(source) == [(2, "workbench.engine"), (3, "workbench"),
@@ -304,7 +305,7 @@ def test_new_plugin_appears_in_the_attack_dock_with_its_form_and_runs(qtbot, cap
     w = MainWindow()
     qtbot.addWidget(w)
     w.show()
-    ap = w.attacks.attack_panel
+    ap = w.attacks
     index = ap.plugin_box.findData("kit-gui")
     assert index >= 0 and ap.plugin_box.itemText(index) == "kit-gui — white-box gradient"
     assert "kit" not in ap.broken.text()  # test_kit_gui.py beside it is not a broken plugin
@@ -317,16 +318,16 @@ def test_new_plugin_appears_in_the_attack_dock_with_its_form_and_runs(qtbot, cap
     assert ap.form.values() == {"eps": pytest.approx(0.01), "steps": 5, "random_start": True}
 
     ct = pydicom_test_file("CT_small.dcm")
-    w.attacks.load_model("demo")
-    qtbot.waitUntil(lambda: w.attacks.model is not None, timeout=TIMEOUT)
+    w.models.load_model("demo")
+    qtbot.waitUntil(lambda: w.study.model is not None, timeout=TIMEOUT)
     w.open_paths([ct])
     qtbot.waitUntil(lambda: w.view.image is not None and str(w.view.image.path) == str(ct),
                     timeout=TIMEOUT)
     ap.form.set_value("eps", 0.02)
     ap.run_current.click()
-    qtbot.waitUntil(lambda: str(ct) in w.attacks.results, timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: w.attacks.task is None, timeout=TIMEOUT)
-    outcome = w.attacks.results[str(ct)]["outcome"]
+    qtbot.waitUntil(lambda: w.study.get(str(ct)).attack is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.attacks.job is None, timeout=TIMEOUT)
+    outcome = w.study.get(str(ct)).attack.outcome
     assert outcome.plugin == "kit-gui" and outcome.params["eps"] == pytest.approx(0.02)
     assert tuple(outcome.adversarial.shape) == (1, 1, 128, 128)
     assert float(outcome.linf.max()) <= 0.02 + 1e-6 and outcome.model_calls >= 1

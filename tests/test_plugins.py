@@ -110,7 +110,7 @@ def test_broken_plugins_are_reported_and_the_rest_load(bad_plugin_dir):
     assert not found["syntax_error"].ok and "SyntaxError" in found["syntax_error"].error
     und = found["undeclared"]
     assert not und.ok
-    for problem in ("no summary", "threat 'telepathy'", "min 1.0 > max 0.0"):
+    for problem in ("no summary", "threat 'telepathy'", "Params.eps min 1.0 is above its max 0.0"):
         assert problem in und.error
     for runtime_bad in ("raises", "returns-nan", "wrong-shape", "loops-forever"):
         assert found[runtime_bad].ok  # declared correctly; they fail only when run
