@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import pydicom_test_file
 
 from workbench import __version__
@@ -87,3 +88,28 @@ def test_gui_without_a_display_says_so_instead_of_crashing():
                          text=True, timeout=120, env=env)
     assert out.returncode == 2
     assert "no display" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_info_imports_only_its_own_command_family():
+    path = pydicom_test_file("CT_small.dcm")
+    code = (
+        "import sys\n"
+        "from workbench.cli import main\n"
+        f"rc = main(['info', {str(path)!r}])\n"
+        "families = sorted(m for m in sys.modules if m.startswith('workbench.cli.'))\n"
+        "assert rc == 0 and families == ['workbench.cli.commands', 'workbench.cli.images',\n"
+        "                                'workbench.cli.plumbing'], families\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+def test_every_command_in_the_table_has_its_arguments_and_help():
+    from workbench.cli.commands import COMMANDS, build_parser, find_command
+
+    assert find_command("--smoke") is find_command("selftest")
+    for command in COMMANDS:
+        parser, _ = build_parser(command)
+        with pytest.raises(SystemExit) as done:
+            parser.parse_args([command.name, "--help"])
+        assert done.value.code == 0, command.name
