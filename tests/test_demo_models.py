@@ -1,6 +1,6 @@
 """The shipped demo classifiers (resources/models): they load through our own loader,
 their cards describe a sound split, and their recorded test metrics are reproduced on
-the real ISIC images (written by ``python -m workbench.models.train_demo``)."""
+the real ISIC images (written by ``python -m workbench.training``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 
 from workbench.models.card import ModelCard
 from workbench.models.classifier import load_classifier
-from workbench.models.train_demo import evaluate, isic_folder, load_rgb, read_samples
+from workbench.training.data import isic_folder, load_rgb, read_samples
+from workbench.training.metrics import evaluate
 
 MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
 VICTIM = MODELS / "demo_melanoma.json"
@@ -60,7 +61,7 @@ def test_splits_are_disjoint_and_the_surrogate_saw_different_data() -> None:
 
 @pytest.fixture(scope="module")
 def test_images(shared_data: Path) -> tuple[list[Any], list[int], dict[str, int]]:
-    """The card's test images, preprocessed exactly as train_demo measured them."""
+    """The card's test images, preprocessed exactly as the training measured them."""
     samples = {s.isic_id: s for s in read_samples(isic_folder(shared_data))}
     ids = _card(VICTIM).split["test_ids"]
     missing = [i for i in ids if i not in samples]

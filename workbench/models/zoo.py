@@ -33,7 +33,7 @@ def resolve_card(name_or_path: str | os.PathLike[str]) -> Path:
         path = models_dir() / NAMED[key]
         if not path.is_file():
             raise ModelLoadError(f"the {key} model is not installed ({path} missing; train it "
-                                 "with 'python -m workbench.models.train_demo')")
+                                 "with 'python -m workbench.training')")
         return path
     p = Path(key)
     if p.suffix.lower() == ".json" and p.is_file():

@@ -1,0 +1,54 @@
+"""What a demo model's card records about it: accuracy, AUROC, sensitivity and
+specificity on the held-out images, measured through the project's own Classifier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..models.classifier import predict_proba
+from .data import CLASS_NAMES, EVAL_SHORT_SIDE, POSITIVE_CLASS
+
+EVAL_PREPROCESSING = (
+    f"OpenCV decode, BGR->RGB, INTER_AREA resize to {EVAL_SHORT_SIDE} px short side "
+    "(aspect kept), uint8 -> [0, 1] float, whole image through the Classifier wrapper "
+    "(antialiased bilinear resize to input_size, ImageNet mean/std), argmax of logits "
+    "for accuracy, softmax melanoma probability for AUROC"
+)
+
+
+def to_unit_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """1 x 3 x H x W float32 in [0, 1]."""
+    return torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).float().div(255.0)
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U; ties count one half)."""
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum()
+    ties = (pos[:, None] == neg[None, :]).sum()
+    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
+
+
+def evaluate(model: Any, images: list[np.ndarray], labels: list[int]) -> dict[str, Any]:
+    """Accuracy and AUROC (melanoma positive) of a Classifier on uint8 RGB images, each
+    fed whole, in [0, 1], one at a time (their sizes differ)."""
+    pos = model.card.positive_index if hasattr(model, "card") else CLASS_NAMES.index(
+        POSITIVE_CLASS)
+    probs = np.stack([predict_proba(model, to_unit_tensor(im))[0].cpu().numpy()
+                      for im in images])
+    y = np.asarray(labels)
+    pred = probs.argmax(1)
+    pos_label = (y == pos).astype(int)
+    return {
+        "accuracy": float((pred == y).mean()),
+        "auroc": auroc(probs[:, pos], pos_label),
+        "n_test": len(y),
+        "n_test_per_class": {name: int((y == i).sum()) for i, name in enumerate(CLASS_NAMES)},
+        "sensitivity": float((pred[pos_label == 1] == pos).mean()),
+        "specificity": float((pred[pos_label == 0] != pos).mean()),
+    }
