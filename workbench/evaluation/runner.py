@@ -77,15 +77,10 @@ def _model_entry(name: str) -> dict[str, Any]:
             "positive_class": card.positive_class, "split": card.split}
 
 
-def prepare(spec: EvalSpec) -> tuple[dict[str, Any], list[Unit], dict[str, Any]]:
-    """The run's config (everything a unit needs), its units, and the run.json record."""
-    from .. import __version__
-    from ..engine.plugins import PluginRegistry, discover_plugins
+def _models(spec: EvalSpec) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The victim's and the surrogate's entries; their classes must agree."""
     from ..models.card import ModelLoadError
-    from .dataset import DatasetError, load_dataset
 
-    if spec.engine not in ENGINES:
-        raise EvaluationError(f"unknown engine {spec.engine!r}; choose from {ENGINES}")
     try:
         victim = _model_entry(spec.model)
         surrogate = _model_entry(spec.surrogate) if spec.surrogate else None
@@ -94,29 +89,47 @@ def prepare(spec: EvalSpec) -> tuple[dict[str, Any], list[Unit], dict[str, Any]]
     if surrogate and surrogate["class_names"] != victim["class_names"]:
         raise EvaluationError(f"the surrogate's classes {surrogate['class_names']} differ "
                               f"from the model's {victim['class_names']}")
+    return victim, surrogate
+
+
+def _datasets(spec: EvalSpec, victim: dict[str, Any]) -> tuple[Any, Any]:
+    """The evaluated images (the card's split), and the images universal attacks learn
+    on (None: the evaluated ones)."""
+    from .dataset import DatasetError, load_dataset
+
     ids = None
     if spec.split != "all":
-        key = f"{spec.split}_ids"
-        listed = victim["split"].get(key)
+        listed = victim["split"].get(f"{spec.split}_ids")
         if not isinstance(listed, list):
             raise EvaluationError(f"the model card of {spec.model} lists no {spec.split} "
                                   "split; use --split all")
         ids = set(listed)
+    classes = tuple(victim["class_names"])
     try:
-        data = load_dataset(spec.data, tuple(victim["class_names"]),
-                            label_column=spec.label_column, ids=ids, limit=spec.limit)
+        data = load_dataset(spec.data, classes, label_column=spec.label_column, ids=ids,
+                            limit=spec.limit)
         # Universal (patch) attacks learn on the model's training images when the test
         # split is evaluated, as Finlayson et al. did; otherwise on the evaluated images.
         train = None
         if spec.split == "test" and isinstance(victim["split"].get("train_ids"), list):
-            train = load_dataset(spec.data, tuple(victim["class_names"]),
-                                 label_column=spec.label_column,
+            train = load_dataset(spec.data, classes, label_column=spec.label_column,
                                  ids=set(victim["split"]["train_ids"]))
     except DatasetError as exc:
         raise EvaluationError(str(exc)) from None
+    return data, train
+
+
+def _plugins(spec: EvalSpec, has_surrogate: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The attacks' registry entries, and every plugin's record (version, source and
+    validated parameters): checked now, not in the middle of the run."""
+    import dataclasses
+
+    from .. import api
+    from ..engine.plugins import PluginRegistry, discover_plugins
+
     registry = PluginRegistry(discover_plugins([Path(d) for d in spec.plugin_dirs]))
-    infos = {}
-    plugins = {}
+    infos: dict[str, Any] = {}
+    plugins: dict[str, Any] = {}
     for kind, specs in (("attack", spec.attacks), ("detector", spec.detectors)):
         for s in specs:
             try:
@@ -125,27 +138,39 @@ def prepare(spec: EvalSpec) -> tuple[dict[str, Any], list[Unit], dict[str, Any]]
                 raise EvaluationError(str(exc).strip("'\"")) from None
             if not info.ok:
                 raise EvaluationError(f"{kind} {s['name']} is broken: {info.error}")
-            from .. import api
-
-            try:  # validate the parameters now, not in the middle of the run
+            try:
                 params = api.make_params(info.cls.Params, s.get("params") or {})
             except (TypeError, ValueError) as exc:
                 raise EvaluationError(f"{s['name']}: {exc}") from None
-            import dataclasses
-
             plugins[s["name"]] = {"kind": kind, "version": info.version,
                                   "source": info.source,
                                   "params": json.loads(json.dumps(dataclasses.asdict(params),
                                                                   default=str))}
             if kind == "attack":
                 infos[s["name"]] = info
-                if getattr(info.cls, "needs_surrogate", False) and not surrogate:
+                if getattr(info.cls, "needs_surrogate", False) and not has_surrogate:
                     raise EvaluationError(f"{s['name']} needs a surrogate model (--surrogate)")
+    return infos, plugins
+
+
+def _items(dataset: Any) -> list[dict[str, Any]]:
+    return [{"id": it.id, "path": it.path, "label": it.label} for it in dataset.items]
+
+
+def prepare(spec: EvalSpec) -> tuple[dict[str, Any], list[Unit], dict[str, Any]]:
+    """The run's config (everything a unit needs), its units, and the run.json record."""
+    from .. import __version__
+
+    if spec.engine not in ENGINES:
+        raise EvaluationError(f"unknown engine {spec.engine!r}; choose from {ENGINES}")
+    victim, surrogate = _models(spec)
+    data, train = _datasets(spec, victim)
+    infos, plugins = _plugins(spec, surrogate is not None)
     config = {
         "model": victim["card"], "surrogate": surrogate["card"] if surrogate else None,
         "positive_index": victim["class_names"].index(victim["positive_class"]),
         "class_names": victim["class_names"],
-        "items": [{"id": it.id, "path": it.path, "label": it.label} for it in data.items],
+        "items": _items(data),
         # Universal (patch) attacks run targeted by default: each image pushed to the
         # other class with its class's patch, the seed's setup (one patch per target);
         # a single untargeted patch leaves the images already in its class untouched.
@@ -154,8 +179,7 @@ def prepare(spec: EvalSpec) -> tuple[dict[str, Any], list[Unit], dict[str, Any]]
                     for s in spec.attacks],
         "detectors": [{"name": s["name"], "params": s.get("params") or {}}
                       for s in spec.detectors],
-        "universal_train": None if train is None else [
-            {"id": it.id, "path": it.path, "label": it.label} for it in train.items],
+        "universal_train": None if train is None else _items(train),
         "image_size": int(spec.image_size), "batch_size": int(spec.batch_size),
         "seed": int(spec.seed), "device": spec.device,
         "plugin_dirs": [str(Path(d).resolve()) for d in spec.plugin_dirs],
