@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -228,3 +229,92 @@ def test_entry_point_plugins_are_discovered(tmp_path, monkeypatch):
     found = {p.name: p for p in discover_plugins(user_dir=False)}
     assert found["packaged-attack"].ok
     assert found["packaged-attack"].source == "entry point wb_extra_attack"
+
+
+# --- one validator: discovery, plugin check, --param and the form agree -------------------
+@pytest.mark.parametrize("field,message", [
+    ("opts: dict = param(None)",
+     "Params.opts is declared dict: forms and --param offer only float, int, bool and str"),
+    ("eps: float = param(2.0, min=0.0, max=1.0)", "Params.eps default 2.0 is above its max 1.0"),
+])
+def test_a_bad_params_is_rejected_alike_by_discovery_plugin_check_cli_and_form(
+        tmp_path, qtbot, field, message):
+    from workbench.gui.param_form import ParamForm
+    from workbench.plugin_kit import check_plugin
+
+    path = tmp_path / "bad_params.py"
+    path.write_text(HEADER + textwrap.dedent(f"""
+        class BadParams(Attack):
+            name = "bad-params"
+            summary = "declares a parameter the workbench cannot offer"
+            @dataclass
+            class Params:
+                {field}
+            def run(self, model, images, labels, target, params, ctx):
+                return AttackResult(images)
+        """))
+    (info,) = load_plugin_file(path)  # discovery
+    assert info.status == "broken" and info.error == message
+    report = check_plugin(path, timeout=60)  # workbench plugin check
+    assert [c.message for c in report.checks if c.name == "parameters"] == [message]
+    assert [c.status for c in report.checks if c.name == "parameters"] == ["FAIL"]
+    params_cls = info.cls or next(c for c in vars(sys.modules[_module_of(path)]).values()
+                                  if isinstance(c, type) and c.__name__ == "BadParams").Params
+    with pytest.raises(api.ParamError) as cli_error:  # what --param values go through
+        api.make_params(params_cls, {})
+    assert str(cli_error.value) == message
+    with pytest.raises(api.ParamError) as form_error:  # the GUI builds no form for it
+        ParamForm(params_cls)
+    assert str(form_error.value) == message
+
+
+def _module_of(path: Path) -> str:
+    """The name discovery registered ``path``'s module under."""
+    return next(name for name, mod in sys.modules.items()
+                if name.startswith("workbench_plugin_")
+                and Path(getattr(mod, "__file__", "") or "-").resolve() == path.resolve())
+
+
+def test_an_accepted_params_builds_a_form_with_the_widget_of_each_type_bound_both_ways(qtbot):
+    from dataclasses import dataclass
+
+    from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
+
+    from workbench.api import param
+    from workbench.gui.param_form import ParamForm
+
+    @dataclass
+    class Params:
+        steps: int = param(5, min=1, max=50, help="iterations")
+        eps: float = param(0.25, min=0.0, max=1.0, step=0.05, help="budget")
+        flag: bool = param(True)
+        note: str = param("hi", label="a note")
+        norm: str = param("l2", choices=("linf", "l2"))
+
+    assert api.params_problems(Params) == []
+    form = ParamForm(Params)
+    qtbot.addWidget(form)
+    assert {n: type(w) for n, w in form.editors.items()} == {
+        "steps": QSpinBox, "eps": QDoubleSpinBox, "flag": QCheckBox, "note": QLineEdit,
+        "norm": QComboBox}
+    assert form.values() == {"steps": 5, "eps": 0.25, "flag": True, "note": "hi", "norm": "l2"}
+    assert (form.editors["steps"].minimum(), form.editors["steps"].maximum()) == (1, 50)
+    assert form.editors["eps"].singleStep() == pytest.approx(0.05)
+    assert form.editors["eps"].toolTip() == "budget"
+    # widgets -> values
+    form.editors["steps"].setValue(7)
+    form.editors["norm"].setCurrentIndex(0)
+    form.editors["flag"].setChecked(False)
+    assert form.values() == {"steps": 7, "eps": 0.25, "flag": False, "note": "hi",
+                             "norm": "linf"}
+    # values -> widgets
+    for name, value in {"steps": 9, "eps": 0.5, "flag": True, "note": "x", "norm": "l2"}.items():
+        form.set_value(name, value)
+    assert form.editors["steps"].value() == 9 and form.editors["eps"].value() == 0.5
+    assert form.editors["flag"].isChecked() and form.editors["note"].text() == "x"
+    assert form.editors["norm"].currentData() == "l2"
+    with pytest.raises(ValueError, match="not one of"):
+        form.set_value("norm", "l1")
+    with pytest.raises(ValueError, match="outside"):
+        form.set_value("steps", 51)  # Qt would have clamped it to 50 without a word
+    assert api.make_params(Params, form.values()).steps == 9  # what it shows is valid

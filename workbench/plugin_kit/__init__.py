@@ -6,7 +6,7 @@
   discovery does, checks its declaration, parameters and imports, and runs it through the
   engine on real and synthetic images with the demo model, cancel included;
 - :mod:`workbench.plugin_kit.apidoc` renders the API reference in ``docs/plugins.md``
-  from ``workbench/api.py`` itself.
+  from the ``workbench/api/`` package itself.
 
 Importing this package is cheap: torch loads only when a check runs.
 """

@@ -75,8 +75,6 @@ def _describe_params(params_cls: type) -> str:
     return "; ".join(parts) or "none"
 
 
-# Discovery's parameter messages are replaced by parameter_problems' more precise ones.
-
 
 # --- the check -----------------------------------------------------------------------------
 def check_plugin(path: Path | str, *, model: str = "demo",
