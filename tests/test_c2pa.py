@@ -25,9 +25,9 @@ from workbench.provenance.standards.c2pa_manifest import (  # noqa: E402
     C2paError,
     c2pa_available,
     sidecar_for,
-    sign_c2pa,
     verify_c2pa,
 )
+from workbench.provenance.standards.c2pa_signing import sign_c2pa  # noqa: E402
 from workbench.provenance.standards.certificates import create_ca, create_local_pki  # noqa: E402
 
 ATTACK = {"action": "c2pa.edited", "softwareAgent": "workbench",

@@ -76,7 +76,7 @@ def _sign_export(saved: Path, original: Path, identity: Any, description: str) -
     """Replace the saved PNG by a C2PA-signed copy saying what was done to the original."""
     import os
 
-    from ..provenance.standards.c2pa_manifest import sign_c2pa
+    from ..provenance.standards.c2pa_signing import sign_c2pa
 
     tmp = saved.with_name(f".{saved.stem}.c2pa-signing.png")
     sign_c2pa(saved, tmp, identity, parent=original, title=saved.name,

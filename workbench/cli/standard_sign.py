@@ -49,7 +49,7 @@ def sign_standard(args: argparse.Namespace, passphrase: str) -> int:
                 if kind != "photo" or f.suffix.lower() not in (".jpg", ".jpeg", ".png"):
                     skipped += 1
                     continue
-                from ..provenance.standards.c2pa_manifest import sign_c2pa
+                from ..provenance.standards.c2pa_signing import sign_c2pa
 
                 sign_c2pa(f, dst, identity, sidecar=args.sidecar)
             signed += 1

@@ -54,58 +54,11 @@ from .entries import (
     utc_now,
 )
 from .proofs import InclusionProof, make_consistency_proof, make_inclusion_proof
+from .schema import SCHEMA, split_sql
 from .tree_heads import SignedTreeHead, TreeHead, current_head, read_heads, sign_current_head
 
 # The ledger's one object; LedgerError (every method raises it) is its to hand out too.
 __all__ = ["Ledger", "LedgerError"]
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS entries (
-    idx INTEGER PRIMARY KEY,          -- 0-based and dense: a gap is a deleted entry
-    record_id TEXT NOT NULL,          -- SHA-256 hex of the record bytes
-    record BLOB NOT NULL,             -- canonical JSON bytes, never re-serialised
-    prev_hash TEXT NOT NULL,
-    entry_hash TEXT NOT NULL,         -- SHA-256(prev_hash || idx (8 bytes BE) || record)
-    leaf_hash TEXT NOT NULL,          -- RFC 6962 leaf hash of the record bytes
-    sop_instance_uid TEXT,
-    pixel_sha256 TEXT,
-    file_sha256 TEXT,
-    perceptual_hash TEXT,
-    appended_at TEXT NOT NULL         -- UTC ISO 8601 with Z; not covered by the chain
-);
-CREATE UNIQUE INDEX IF NOT EXISTS entries_record_id ON entries(record_id);
-CREATE INDEX IF NOT EXISTS entries_sop_instance_uid ON entries(sop_instance_uid);
-CREATE INDEX IF NOT EXISTS entries_pixel_sha256 ON entries(pixel_sha256);
-CREATE INDEX IF NOT EXISTS entries_file_sha256 ON entries(file_sha256);
-CREATE INDEX IF NOT EXISTS entries_perceptual_hash ON entries(perceptual_hash);
-CREATE TABLE IF NOT EXISTS tree_heads (
-    tree_size INTEGER NOT NULL,
-    root TEXT NOT NULL,
-    timestamp TEXT NOT NULL,
-    key_fingerprint TEXT NOT NULL,
-    public_key TEXT NOT NULL,         -- raw 32-byte Ed25519 public key, base64
-    signature TEXT NOT NULL           -- Ed25519 over canonical JSON of size, root, timestamp
-);
--- Guards against accidental edits through SQL (a tool, a bug). They are no defence against
--- a deliberate tamperer, who can drop them; that is what verify() is for.
-CREATE TRIGGER IF NOT EXISTS entries_no_update BEFORE UPDATE ON entries
-    BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS entries_no_delete BEFORE DELETE ON entries
-    BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS tree_heads_no_update BEFORE UPDATE ON tree_heads
-    BEGIN SELECT RAISE(ABORT, 'signed tree heads are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS tree_heads_no_delete BEFORE DELETE ON tree_heads
-    BEGIN SELECT RAISE(ABORT, 'signed tree heads are append-only'); END;
-INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
--- Number of entries ever appended, bumped in the same transaction as each append: a second
--- witness to the size, so that deleting entries at the end is not silently a shorter chain.
-INSERT OR IGNORE INTO meta(key, value) VALUES ('entry_count', '0');
-"""
-
 
 class Ledger:
     """An append-only, hash-chained, Merkle-tree ledger of capture records in one SQLite file.
@@ -172,7 +125,7 @@ class Ledger:
             raise self._error("the file is an SQLite database but not a workbench ledger")
         if "entries" not in tables:
             with self._transaction(immediate=True) as c:
-                for statement in _split_sql(_SCHEMA):
+                for statement in split_sql(SCHEMA):
                     c.execute(statement)
         version = self._meta("schema_version")
         if version != str(SCHEMA_VERSION):
@@ -472,21 +425,3 @@ class Ledger:
     def __repr__(self) -> str:
         state = "closed" if self._conn is None else "open"
         return f"Ledger({str(self.path)!r}, {state})"
-
-
-def _split_sql(script: str) -> list[str]:
-    """The schema's statements one by one (sqlite3.executescript would COMMIT on its own).
-
-    Statements end at a ';' that closes a line; trigger bodies keep their inner ';' because
-    those are followed by ' END;' on the same line.
-    """
-    statements, current = [], []
-    for line in script.splitlines():
-        stripped = line.split("--", 1)[0].rstrip()
-        if not stripped:
-            continue
-        current.append(stripped)
-        if stripped.endswith(";") and sqlite3.complete_statement("\n".join(current)):
-            statements.append("\n".join(current))
-            current = []
-    return statements

@@ -1,9 +1,10 @@
 """C2PA Content Credentials for JPEG and PNG exports, signed and verified offline.
 
 The workbench's own capture records (record.py) prove what a hospital captured; C2PA is the
-open standard other tools read. This module writes a C2PA manifest into a *copy* of an
-image (or beside it as a ``.c2pa`` sidecar) with the X.509 signer from certificates.py, and
-reads one back with trust decided only by anchors the user chose.
+open standard other tools read. c2pa_signing.py writes a C2PA manifest into a *copy* of an
+image (or beside it as a ``.c2pa`` sidecar) with the X.509 signer from certificates.py;
+this module reads one back with trust decided only by anchors the user chose, and holds
+what both share (the c2pa-python import, the offline settings, sidecar names).
 
 What is signed (one manifest, C2PA claim v2 as c2pa-rs writes it):
 
@@ -30,23 +31,19 @@ only when a function here is called.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from .certificates import SignerIdentity, trust_anchors_pem
+from .certificates import trust_anchors_pem
 
 SIDECAR_SUFFIX = ".c2pa"
 TRUST_LIST_URI = "workbench:trust/x509"
 
-# The content types we sign, by magic number (never by file name: a renamed file must not
-# be signed as something it is not) and the file name endings that go with each.
-_JPEG, _PNG = "image/jpeg", "image/png"
-_SUFFIXES = {_JPEG: (".jpg", ".jpeg", ".jpe", ".jfif"), _PNG: (".png",)}
+# The content types we sign and read, by magic number (never by file name: a renamed file
+# must not be signed as something it is not).
+JPEG, PNG = "image/jpeg", "image/png"
 
 # C2PA's offline verification settings: trust on, only our anchors, nothing fetched.
 _VERIFY = {
@@ -61,7 +58,7 @@ class C2paError(Exception):
     """A C2PA problem the user can act on; the message names the file."""
 
 
-def _c2pa() -> Any:
+def c2pa_module() -> Any:
     try:
         import c2pa
     except ImportError:  # the optional dependency is absent
@@ -73,7 +70,7 @@ def _c2pa() -> Any:
 def c2pa_available() -> bool:
     """Whether c2pa-python can be imported (the CLI and GUI hide C2PA otherwise)."""
     try:
-        _c2pa()
+        c2pa_module()
     except C2paError:
         return False
     return True
@@ -93,7 +90,7 @@ def _sidecars(path: Path) -> list[Path]:
     return [ours] if theirs in (ours, path) else [ours, theirs]
 
 
-def _sniff(path: Path) -> str | None:
+def image_format(path: Path) -> str | None:
     """The content type from the first bytes, or None if neither JPEG nor PNG."""
     try:
         with open(path, "rb") as f:
@@ -101,37 +98,14 @@ def _sniff(path: Path) -> str | None:
     except OSError as exc:
         raise C2paError(f"{path}: {exc.strerror or exc}") from None
     if head.startswith(b"\xff\xd8\xff"):
-        return _JPEG
+        return JPEG
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return _PNG
+        return PNG
     return None
 
 
-def _check_decodes(path: Path, fmt: str) -> None:
-    """Refuse a truncated or corrupt image: c2pa only walks the container's segments and
-    would happily sign an image that no viewer can show."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im.load()
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        kind = "JPEG" if fmt == _JPEG else "PNG"
-        raise C2paError(f"{path}: not a complete {kind} image ({exc}); "
-                        "refusing to sign it") from None
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return b.exists() and os.path.samefile(a, b)  # hard links, case-insensitive names
-    except OSError:
-        return False
-
-
-def _settings(anchors_pem: bytes | None = None) -> Any:
-    c2pa = _c2pa()
+def c2pa_context(anchors_pem: bytes | None = None) -> Any:
+    c2pa = c2pa_module()
     config: dict[str, Any] = {
         "verify": dict(_VERIFY),
         # No thumbnail: see the module docstring (patient imagery, sidecars travel apart).
@@ -160,179 +134,6 @@ def _check_anchors(anchors_pem: bytes) -> None:
         x509.load_pem_x509_certificates(anchors_pem)
     except ValueError as exc:
         raise C2paError(f"the trust anchors are not PEM CA certificates ({exc})") from None
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _subject(identity: SignerIdentity) -> str:
-    return identity.certificate.subject.rfc4514_string()
-
-
-def sign_c2pa(src: str | os.PathLike[str], dst: str | os.PathLike[str],
-              identity: SignerIdentity, *, actions: list[dict[str, Any]] | None = None,
-              title: str | None = None, sidecar: bool = False,
-              parent: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Sign a copy of the JPEG or PNG ``src`` as ``dst`` with a C2PA manifest.
-
-    ``actions`` are C2PA actions (``{"action": "c2pa.edited", "softwareAgent": ...,
-    "parameters": {"description": ...}}``). C2PA 2.x requires the first action to be
-    ``c2pa.created`` or ``c2pa.opened``; it is added here: ``c2pa.opened`` of ``parent``
-    when one is given (the image this one was derived from, recorded as an ingredient),
-    otherwise ``c2pa.created`` with digitalSourceType digitalCapture (a caller may pass
-    its own ``c2pa.created`` first, with another digitalSourceType).
-
-    ``sidecar=True`` leaves the image bytes unchanged: ``dst`` is a byte-identical copy of
-    ``src`` and the manifest store is written to ``dst + ".c2pa"``. In sidecar mode ``dst``
-    may be ``src`` itself: then only ``src + ".c2pa"`` is written and no copy is made.
-    Otherwise ``dst`` must differ from ``src`` (``src`` is never modified).
-
-    Returns {"manifest_label", "algorithm", "signer", "output", "sidecar" (path or None),
-    "format", "actions", "parent_sha256" (or None)}.
-    """
-    from workbench import __version__
-
-    c2pa = _c2pa()
-    src_p, dst_p = Path(src), Path(dst)
-    if not src_p.is_file():
-        raise C2paError(f"{src_p}: no such file")
-    fmt = _sniff(src_p)
-    if fmt is None:
-        raise C2paError(f"{src_p}: not a JPEG or PNG image (C2PA signing here supports "
-                        "only those)")
-    in_place = _same_file(src_p, dst_p)
-    if in_place and not sidecar:
-        raise C2paError(f"{dst_p}: the output must not be the input (the original is "
-                        "never modified; choose another name, or use a sidecar)")
-    if not in_place and dst_p.suffix.lower() not in _SUFFIXES[fmt]:
-        kind = "JPEG" if fmt == _JPEG else "PNG"
-        raise C2paError(f"{dst_p}: {src_p.name} is a {kind} image; name the output "
-                        f"with {' or '.join(_SUFFIXES[fmt][:2])}")
-    if not dst_p.parent.is_dir():
-        raise C2paError(f"{dst_p.parent}: no such folder")
-    _check_decodes(src_p, fmt)
-    if sidecar and _has_embedded_manifest(c2pa, src_p, fmt):
-        # Readers use an embedded manifest before any sidecar: ours would never be read.
-        raise C2paError(f"{src_p}: the image already carries an embedded C2PA manifest, "
-                        "which readers use before a sidecar; sign it embedded instead "
-                        "(with the signed file as parent to keep its history)")
-
-    steps = [dict(a) for a in (actions or [])]
-    for a in steps:
-        if not isinstance(a.get("action"), str) or not a["action"]:
-            raise C2paError(f"{src_p}: every action needs an 'action' name such as "
-                            f"'c2pa.edited' (got {a!r})")
-    parent_p = Path(parent) if parent is not None else None
-    parent_fmt = None
-    if parent_p is not None:
-        parent_fmt = _sniff(parent_p)
-        if parent_fmt is None:
-            raise C2paError(f"{parent_p}: the parent is not a JPEG or PNG image")
-        if steps and steps[0]["action"] in ("c2pa.created", "c2pa.opened"):
-            raise C2paError(f"{src_p}: with a parent, the manifest opens it (c2pa.opened); "
-                            f"do not pass {steps[0]['action']!r} as well")
-    manifest: dict[str, Any] = {
-        # Claim v2 has no free-text claim_generator; claim_generator_info is its form, and
-        # verify_c2pa reports it as "workbench/<version>".
-        "claim_generator_info": [{"name": "workbench", "version": __version__}],
-        "title": title or (src_p.name if in_place else dst_p.name),
-        "format": fmt,
-        "assertions": [{"label": "c2pa.actions", "data": {"actions": steps}}] if steps else [],
-    }
-
-    ctx = _settings()
-    parent_sha = None
-    info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.PS256, identity.chain_pem(),
-                               identity.key_pem(), None)  # None: no TSA (offline)
-    out = io.BytesIO()
-    try:
-        with c2pa.Signer.from_info(info) as signer, \
-                c2pa.Builder(manifest, context=ctx) as builder:
-            if parent_p is not None:
-                # EDIT intent: c2pa-rs adds c2pa.opened linked to the parentOf ingredient.
-                builder.set_intent(c2pa.C2paBuilderIntent.EDIT)
-                parent_sha = _file_sha256(parent_p)
-                with open(parent_p, "rb") as f:
-                    # C2PA 2.x ingredients carry no hash of a parent without a manifest;
-                    # the description keeps the original's file hash for the record.
-                    builder.add_ingredient(
-                        {"title": parent_p.name, "relationship": "parentOf",
-                         "description": f"sha256:{parent_sha}"}, parent_fmt, f)
-            elif not steps or steps[0]["action"] not in ("c2pa.created", "c2pa.opened"):
-                # CREATE intent: c2pa-rs adds c2pa.created with this source type first.
-                builder.set_intent(c2pa.C2paBuilderIntent.CREATE,
-                                   c2pa.C2paDigitalSourceType.DIGITAL_CAPTURE)
-            if sidecar:
-                builder.set_no_embed()
-            with open(src_p, "rb") as source:
-                manifest_bytes = builder.sign(signer, fmt, source, out)
-    except c2pa.C2paError as exc:
-        raise C2paError(f"{src_p}: C2PA signing failed ({exc})") from None
-    except OSError as exc:
-        raise C2paError(f"{exc.filename or src_p}: {exc.strerror or exc}") from None
-
-    output = src_p if in_place else dst_p
-    side = sidecar_for(dst_p) if sidecar else None
-    written: list[Path] = []
-    if side is not None:
-        _write_atomically(side, manifest_bytes)
-        written.append(side)
-        if not in_place:
-            # The copy is src's bytes exactly (not c2pa's pass-through output), so
-            # "unchanged" holds by construction; the read-back below checks the hash.
-            _write_atomically(dst_p, src_p.read_bytes())
-            written.append(dst_p)
-    else:
-        _write_atomically(dst_p, out.getvalue())
-        written.append(dst_p)
-
-    # Read it back: the label and actions as a reader sees them, and a last check that
-    # what was written validates (trust aside: b"" trusts nothing here).
-    report = verify_c2pa(output, anchors_pem=b"")
-    if report["state"] not in ("Valid", "Trusted"):
-        for path in written:  # never leave a signed file behind that does not validate
-            path.unlink(missing_ok=True)
-        raise C2paError(f"{output}: the signed output does not validate "
-                        f"({report['reason']})")
-    return {
-        "manifest_label": report["manifest_label"],
-        "algorithm": "PS256",
-        "signer": _subject(identity),
-        "output": str(output),
-        "sidecar": str(side) if side else None,
-        "format": fmt,
-        "actions": report["actions"],
-        "parent_sha256": parent_sha,
-    }
-
-
-def _has_embedded_manifest(c2pa: Any, path: Path, fmt: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            reader = c2pa.Reader.try_create(fmt, f, None, context=_settings())
-    except c2pa.C2paError:
-        return True  # something C2PA-like that does not even parse: do not add a sidecar
-    if reader is None:
-        return False
-    reader.close()
-    return True
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder: a failure leaves no half file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _codes(entries: Any) -> list[str]:
@@ -390,12 +191,12 @@ def verify_c2pa(path: str | os.PathLike[str], *,
     (``signingCredential.untrusted``); a file without a manifest (e.g. a re-encoded copy)
     is "missing", never "Valid".
     """
-    c2pa = _c2pa()
+    c2pa = c2pa_module()
     p = Path(path)
     if not p.is_file():
         raise C2paError(f"{p}: no such file")
-    fmt = _sniff(p)  # None: let c2pa detect other formats it knows (WebP, TIFF, ...)
-    ctx = _settings(trust_anchors_pem() if anchors_pem is None else anchors_pem)
+    fmt = image_format(p)  # None: let c2pa detect other formats it knows (WebP, TIFF, ...)
+    ctx = c2pa_context(trust_anchors_pem() if anchors_pem is None else anchors_pem)
     result: dict[str, Any] = {
         "state": "missing", "failure_codes": [], "manifest_label": None, "signer": None,
         "actions": [], "claim_generator": None, "source": None, "sidecar": None,

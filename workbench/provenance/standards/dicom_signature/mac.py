@@ -1,8 +1,8 @@
 """The MAC of a DICOM signature: which bytes it covers and how they are encoded.
 
 What the MAC covers, byte for byte (PS3.3 C.12.1.1.3.1, as DCMTK's ``dcmsign``, the
-reference implementation, reads it; its ``--verify`` accepts what this module writes and
-this module verifies what ``dcmsign --sign`` writes):
+reference implementation, reads it; its ``--verify`` accepts what sign.py writes and
+verify.py verifies what ``dcmsign --sign`` writes):
 
 1. The data elements listed in Data Elements Signed, in tag order, each encoded in the MAC
    Calculation Transfer Syntax: tag, VR, value length and value, odd values padded.

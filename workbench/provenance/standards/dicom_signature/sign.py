@@ -66,7 +66,7 @@ def _now_dt() -> tuple[dt.datetime, str]:
 
 
 def _encode(el: Element, syn: Syntax) -> bytes:
-    """Ordinary (defined length) encoding of an element this module built, in ``syn``."""
+    """Ordinary (defined length) encoding of an element built for a new signature, in ``syn``."""
     tag = tag_bytes(el.tag, syn)
     if el.items is not None:
         body = b"".join(
