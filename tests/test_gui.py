@@ -122,16 +122,16 @@ def test_wheel_and_slider_step_through_frames(qtbot, window):
     path = pydicom_test_file("examples_ybr_color.dcm")  # 30-frame ultrasound
     open_and_wait(qtbot, window, path)
     view = window.view
-    assert window.frame_bar.isVisibleTo(window)
-    assert window.frame_slider.maximum() == 29
+    assert window.image_page.frame_bar.isVisibleTo(window)
+    assert window.image_page.frame_slider.maximum() == 29
     first = view_pixels(window)
     centre = QPointF(view.width() / 2, view.height() / 2)
     wheel(view, centre, -1)
     assert view.frame == 1
-    assert window.frame_slider.value() == 1
-    window.frame_slider.setValue(20)
+    assert window.image_page.frame_slider.value() == 1
+    window.image_page.frame_slider.setValue(20)
     assert view.frame == 20
-    assert window.frame_label.text() == "21 / 30"
+    assert window.image_page.frame_label.text() == "21 / 30"
     assert not np.array_equal(first, view_pixels(window))
     wheel(view, centre, +1)
     assert view.frame == 19
@@ -228,7 +228,7 @@ def test_selecting_another_study_entry_shows_it(qtbot, window):
     window.open_paths([ct, mr])
     qtbot.waitUntil(lambda: window.view.image is not None, timeout=LOAD_TIMEOUT_MS)
     window.study_list.select_path(str(mr))
-    qtbot.waitUntil(lambda: window.view.image.path == mr, timeout=LOAD_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.view.image is not None and window.view.image.path == mr, timeout=LOAD_TIMEOUT_MS)
     assert window.view.image.modality == "MR"
 
 
@@ -252,6 +252,6 @@ def test_cancel_multiframe_decode_leaves_window_usable(qtbot, window, shared_dat
     cine = shared_data / "dicom" / "pydicom-data" / "color3d_jpeg_baseline.dcm"
     window.open_paths([cine])
     window.cancel_loading()
-    qtbot.waitUntil(lambda: not window.tasks, timeout=LOAD_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not window.opener.tasks, timeout=LOAD_TIMEOUT_MS)
     assert window.error_box is None  # a cancel is not an error
     open_and_wait(qtbot, window, pydicom_test_file("CT_small.dcm"))

@@ -12,8 +12,8 @@ TIMEOUT = 120_000
 
 
 def load_demo_model(qtbot, w):
-    w.attacks.load_model("demo")
-    qtbot.waitUntil(lambda: w.attacks.model is not None, timeout=TIMEOUT)
+    w.models.load_model("demo")
+    qtbot.waitUntil(lambda: w.study.model is not None, timeout=TIMEOUT)
 
 
 def open_and_wait(qtbot, w, path):
@@ -28,18 +28,18 @@ def test_pgd_from_the_form_flips_the_prediction_and_shows_the_heatmap(qtbot, win
     load_demo_model(qtbot, w)
     photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000002.jpg"
     open_and_wait(qtbot, w, photo)
-    qtbot.waitUntil(lambda: w.attacks.model_panel.prediction.topLevelItemCount() == 2,
+    qtbot.waitUntil(lambda: w.models.prediction.topLevelItemCount() == 2,
                     timeout=TIMEOUT)
-    clean_class = w.attacks.model_panel.predicted_class()
-    ap = w.attacks.attack_panel
+    clean_class = w.models.predicted_class()
+    ap = w.attacks
     ap.plugin_box.setCurrentIndex(ap.plugin_box.findData("pgd"))
     assert ap.form.editors["eps"].value() == pytest.approx(0.01)  # seed default, from Params
     ap.form.set_value("eps", 0.03)  # a stronger budget keeps the test independent of luck
     ap.run_current.click()
-    qtbot.waitUntil(lambda: str(photo) in w.attacks.results, timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: w.attacks.task is None, timeout=TIMEOUT)
-    result = w.attacks.results[str(photo)]
-    info = result["outcome"].per_image(w.attacks.model.class_names)[0]
+    qtbot.waitUntil(lambda: w.study.get(str(photo)).attack is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.attacks.job is None, timeout=TIMEOUT)
+    result = w.study.get(str(photo)).attack
+    info = result.outcome.per_image(w.study.model.class_names)[0]
     assert info["clean_class"] == clean_class
     assert info["adversarial_class"] != clean_class and info["success"]
     assert info["linf"] <= 0.03 + 1e-6
@@ -92,7 +92,7 @@ def test_misbehaving_plugins_leave_the_window_working(qtbot, shared_data, _priva
     w = MainWindow()
     qtbot.addWidget(w)
     w.show()
-    ap = w.attacks.attack_panel
+    ap = w.attacks
     assert "worse" in ap.broken.text() and "No module named" in ap.broken.toolTip()
     load_demo_model(qtbot, w)
     photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000001.jpg"
@@ -103,13 +103,13 @@ def test_misbehaving_plugins_leave_the_window_working(qtbot, shared_data, _priva
     qtbot.waitUntil(lambda: w.error_box is not None, timeout=TIMEOUT)
     assert "boom from the plugin" in w.error_box.text()
     w.error_box.accept()
-    qtbot.waitUntil(lambda: w.attacks.task is None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.attacks.job is None, timeout=TIMEOUT)
 
     ap.plugin_box.setCurrentIndex(ap.plugin_box.findData("loops"))
     ap.run_current.click()
     qtbot.waitUntil(lambda: "iteration 2" in ap.progress.format(), timeout=TIMEOUT)
     ap.cancel_button.click()
-    qtbot.waitUntil(lambda: w.attacks.task is None, timeout=10_000)  # within an iteration
+    qtbot.waitUntil(lambda: w.attacks.job is None, timeout=10_000)  # within an iteration
     assert "cancelled" in w.statusBar().currentMessage().lower()
     # and the window still works: another image opens and is classified
     other = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000003.jpg"
@@ -123,12 +123,12 @@ def test_score_based_attack_result_names_its_queries(qtbot, window, shared_data)
     load_demo_model(qtbot, w)
     photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000003.jpg"
     open_and_wait(qtbot, w, photo)
-    ap = w.attacks.attack_panel
+    ap = w.attacks
     ap.plugin_box.setCurrentIndex(ap.plugin_box.findData("colour-balance"))
     ap.form.set_value("popsize", 4)
     ap.form.set_value("generations", 1)
     ap.run_current.click()
-    qtbot.waitUntil(lambda: str(photo) in w.attacks.results, timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: w.attacks.task is None, timeout=TIMEOUT)
-    info = w.attacks.results[str(photo)]["outcome"].per_image(w.attacks.model.class_names)[0]
+    qtbot.waitUntil(lambda: w.study.get(str(photo)).attack is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.attacks.job is None, timeout=TIMEOUT)
+    info = w.study.get(str(photo)).attack.outcome.per_image(w.study.model.class_names)[0]
     assert info["queries"] and f"{info['queries']} queries" in w.result_view.verdict.text()

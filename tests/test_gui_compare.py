@@ -24,7 +24,7 @@ def test_compare_original_and_altered_copy(qtbot, window, tmp_path):
     w.open_paths([original, copy])
     for p in (original, copy):
         w.study_list.select_path(str(p))
-        qtbot.waitUntil(lambda p=p: str(p) in w.images and w.current_path == str(p),
+        qtbot.waitUntil(lambda p=p: w.study.current is not None and w.study.current.path == str(p) and w.study.current.image is not None,
                         timeout=TIMEOUT)
     assert w.compare_current(str(original))
     cv = w.comparison
@@ -62,7 +62,7 @@ def _open_pair(qtbot, w, reference, suspect) -> None:
     w.open_paths([reference, suspect])
     for p in (reference, suspect):
         w.study_list.select_path(str(p))
-        qtbot.waitUntil(lambda p=p: str(p) in w.images and w.current_path == str(p),
+        qtbot.waitUntil(lambda p=p: w.study.current is not None and w.study.current.path == str(p) and w.study.current.image is not None,
                         timeout=TIMEOUT)
     assert w.compare_current(str(reference))
 
@@ -101,8 +101,8 @@ def test_saliency_on_both_sides_and_detector_evidence_in_compare(qtbot, window, 
     import cv2
 
     w = window
-    w.attacks.load_model("demo")
-    qtbot.waitUntil(lambda: w.attacks.model is not None, timeout=TIMEOUT * 4)
+    w.models.load_model("demo")
+    qtbot.waitUntil(lambda: w.study.model is not None, timeout=TIMEOUT * 4)
     original = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000001.jpg"
     bgr = cv2.imread(str(original))
     bgr[300:420, 400:520] = (40, 200, 240)  # a pasted square, lossless copy

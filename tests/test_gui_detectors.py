@@ -10,8 +10,8 @@ TIMEOUT = 240_000
 
 def test_run_detectors_and_show_evidence(qtbot, window, shared_data):
     w = window
-    w.attacks.load_model("demo")
-    qtbot.waitUntil(lambda: w.attacks.model is not None, timeout=TIMEOUT)
+    w.models.load_model("demo")
+    qtbot.waitUntil(lambda: w.study.model is not None, timeout=TIMEOUT)
     photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000001.jpg"
     w.open_paths([photo])
     qtbot.waitUntil(lambda: w.view.image is not None, timeout=TIMEOUT)

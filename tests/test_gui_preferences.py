@@ -82,7 +82,7 @@ def test_preferences_persist_apply_and_reopen(qtbot, window, tmp_path, monkeypat
         return window.palette().color(QPalette.ColorRole.Window).lightness()
 
     qtbot.waitUntil(lambda: lightness() < before - 80, timeout=5000)  # delivered by events
-    assert window.attacks.model_panel.device_box.currentText() == "cpu"
+    assert window.models.device_box.currentText() == "cpu"
 
     click(qtbot, dialog, QDialogButtonBox.StandardButton.Ok)
     assert dialog.result() == QDialog.DialogCode.Accepted and not dialog.isVisible()
@@ -96,15 +96,15 @@ def test_preferences_persist_apply_and_reopen(qtbot, window, tmp_path, monkeypat
     assert settings.theme_preference() == "dark"
 
     # the model really goes where the preference says
-    window.attacks.load_model("demo")
-    qtbot.waitUntil(lambda: window.attacks.model is not None, timeout=TIMEOUT)
-    assert str(window.attacks.model.device) == "cpu"
+    window.models.load_model("demo")
+    qtbot.waitUntil(lambda: window.study.model is not None, timeout=TIMEOUT)
+    assert str(window.study.model.device) == "cpu"
 
 
 def test_plugin_folder_is_used_for_discovery(qtbot, window, tmp_path, monkeypatch):
     folder = tmp_path / "extra plugins"
     write_plugin(folder)
-    box = window.attacks.attack_panel.plugin_box
+    box = window.attacks.plugin_box
     assert box.findData(PLUGIN_NAME) < 0  # not in the default discovery
 
     dialog = open_preferences(qtbot, window)
@@ -113,7 +113,7 @@ def test_plugin_folder_is_used_for_discovery(qtbot, window, tmp_path, monkeypatc
     qtbot.mouseClick(dialog.reload_button, Qt.MouseButton.LeftButton)  # saves, rediscovers
     assert settings.plugin_folders() == [str(folder)]
     assert box.findData(PLUGIN_NAME) >= 0
-    assert window.attacks.registry.get(PLUGIN_NAME).ok
+    assert window.registry.get(PLUGIN_NAME).ok
     assert "Reloaded" in dialog.plugin_status.text()
     click(qtbot, dialog, QDialogButtonBox.StandardButton.Cancel)
 
@@ -125,7 +125,7 @@ def test_plugin_folder_is_used_for_discovery(qtbot, window, tmp_path, monkeypatc
 
     second = MainWindow()
     qtbot.addWidget(second)
-    assert second.attacks.attack_panel.plugin_box.findData(PLUGIN_NAME) >= 0
+    assert second.attacks.plugin_box.findData(PLUGIN_NAME) >= 0
     second.close()
 
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 from conftest import REPO_ROOT, pydicom_test_file
 
-from workbench.cli import main
 from workbench.api import params_problems
+from workbench.cli import main
 from workbench.plugin_kit.check import forbidden_imports
 
 TIMEOUT = 120_000

@@ -205,7 +205,7 @@ def detect(session: ImageSession, infos: list[Any], model: Any, model_name: str)
 
 def _default_ledger(create: bool) -> Any:
     from ..home import ledger_file
-    from ..provenance.ledger import Ledger
+    from ..provenance.ledger.store import Ledger
 
     if not create and not ledger_file().is_file():
         return None
@@ -235,21 +235,24 @@ def verify(session: ImageSession) -> Job:
 
 
 def sign(session: ImageSession, private_key: Any, *, force: bool = False) -> Job:
-    """Sign the image by the same policy as `workbench sign`: an image that already has a
-    valid record of ours is skipped, one whose file no longer matches its record is
-    refused (unless ``force``)."""
+    """Sign the image by the same policy as `workbench sign` (session.signing_policy): an
+    image that already has a valid record of ours is skipped, one whose file no longer
+    matches its record is refused (unless ``force``). The job's result is the decision
+    (its ``action`` says whether a record was written)."""
     image = session.image
 
     def work(_job: Job) -> Any:
-        from ..provenance.records.signing import sign_image, signed_state
+        from .signing_policy import REFUSE, decide_signing, sign_as_decided
 
         ledger = None
         try:
-            status, message = signed_state(Path(session.path))
-            if status == "sidecar mismatch" and not force:
-                raise JobFailed(f"{session.path}: not signed: {message}")
-            ledger = _default_ledger(create=True)
-            return sign_image(session.path, private_key, ledger=ledger, image=image)
+            decision = decide_signing(session.path, image, force=force)
+            if decision.action == REFUSE:
+                raise JobFailed(f"not signed: {decision.reason}")
+            if decision.signs:
+                ledger = _default_ledger(create=True)
+                sign_as_decided(decision, private_key, ledger=ledger)
+            return decision
         except JobFailed:
             raise
         except Exception as exc:
@@ -259,3 +262,28 @@ def sign(session: ImageSession, private_key: Any, *, force: bool = False) -> Job
                 ledger.close()
 
     return Job(f"sign {session.name}", work, subject=session.path)
+
+
+def report(paths: list[str], out: str, model: Any, model_name: str,
+           detectors: list[Any]) -> Job:
+    """A case report of ``paths``: HTML written to ``out`` (with its SHA-256 beside it),
+    or, for a PDF, the HTML handed back for the GUI to print (Qt's text document must
+    print on the GUI thread)."""
+
+    def work(_job: Job) -> str:
+        from ..report.case_report import build_case, fingerprint_report, render_html
+
+        try:
+            cases = [build_case(p, model=model, model_name=model_name, detectors=detectors)
+                     for p in paths]
+            html = render_html(cases)
+            if out.lower().endswith(".pdf"):
+                return html
+            with open(out, "w", encoding="utf-8") as fh:
+                fh.write(html)
+            fingerprint_report(out)
+            return ""
+        except Exception as exc:
+            raise JobFailed(f"{out}: cannot write the report ({exc})") from None
+
+    return Job(f"report {Path(out).name}", work)

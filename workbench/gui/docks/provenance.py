@@ -1,4 +1,5 @@
-"""The provenance dock: the verdict for the current image and each check, in colour."""
+"""The provenance dock: the verdict for the current image session and each check, in
+colour, under a header naming the image the verdict is about."""
 
 from __future__ import annotations
 
@@ -45,6 +46,10 @@ class ProvenancePanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.session: Any = None
+        self.header = QLabel("No image open.")
+        self.header.setStyleSheet("font-weight: bold;")
+        self.header.setWordWrap(True)
         self.verdict_label = QLabel("No image")
         self.verdict_label.setObjectName("verdict")
         self.verdict_label.setWordWrap(True)
@@ -65,6 +70,7 @@ class ProvenancePanel(QWidget):
             buttons.addWidget(b)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.header)
         layout.addWidget(self.verdict_label)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.checks, 1)
@@ -73,6 +79,30 @@ class ProvenancePanel(QWidget):
         self.verify_button.clicked.connect(self.verifyRequested)
         self.keys_button.clicked.connect(self.keysRequested)
         self.set_busy("No image open")
+
+    def show_session(self, session: Any, busy: bool = False) -> None:
+        """Bind to ``session`` (or None) and show its verification, or that it has none
+        yet (``busy``: a check of it is running)."""
+        if self.session is not None:
+            self.session.changed.disconnect(self._on_changed)
+        self.session = session
+        if session is not None:
+            session.changed.connect(self._on_changed)
+        self._refresh(busy)
+
+    def _on_changed(self, aspect: str) -> None:
+        if aspect == "verification":
+            self._refresh(False)
+
+    def _refresh(self, busy: bool) -> None:
+        s = self.session
+        self.header.setText(f"Provenance — {s.name}" if s is not None else "No image open.")
+        if s is None:
+            self.set_busy("No image open")
+        elif s.verification is not None:
+            self.show_result(s.verification)
+        else:
+            self.set_busy("Verifying…" if busy else "Not verified yet")
 
     def _set_verdict(self, text: str, colour: str) -> None:
         self.verdict_label.setText(text)

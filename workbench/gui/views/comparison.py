@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...session.jobs import Job, JobFailed
+from ..jobs import JobRunner
 from .image_view import ImageView
 
 DIFFERENCES = ("absolute difference", "signed difference", "SSIM (dark = dissimilar)")
@@ -29,59 +31,42 @@ EVIDENCE = "evidence: "
 SIDES = ("suspect", "reference", "both")
 
 
-class MapSignals(QObject):
-    ready = Signal(object, object)  # key, {"maps": {...}, "stats": {...}} or a Saliency
-    failed = Signal(object, str)  # key, message
-
-
-class MapTask(QRunnable):
+def difference_maps(key: tuple, reference: Any, suspect: Any) -> Job:
     """Difference maps and statistics of one pair of images (stored values, frame 0)."""
 
-    def __init__(self, key: tuple, reference: Any, suspect: Any) -> None:
-        super().__init__()
-        self.key, self.reference, self.suspect = key, reference, suspect
-        self.signals = MapSignals()
-        self.setAutoDelete(False)
+    def work(_job: Job) -> dict:
+        from ...analysis.difference import (
+            abs_difference,
+            difference_stats,
+            signed_difference,
+            ssim_map,
+        )
 
-    def run(self) -> None:
-        try:
-            from ..analysis.difference import (
-                abs_difference,
-                difference_stats,
-                signed_difference,
-                ssim_map,
-            )
+        a, b = np.asarray(reference.frame(0)), np.asarray(suspect.frame(0))
+        if a.shape != b.shape:
+            raise JobFailed(f"the images differ in size ({a.shape} vs {b.shape})")
+        lo, hi = reference.value_range()
+        data_range = max(hi - lo, 1.0)
+        maps = {"absolute difference": abs_difference(a, b),
+                "signed difference": signed_difference(a, b),
+                "SSIM (dark = dissimilar)": ssim_map(a, b, data_range)}
+        return {"maps": maps, "stats": difference_stats(a, b, data_range)}
 
-            a, b = np.asarray(self.reference.frame(0)), np.asarray(self.suspect.frame(0))
-            if a.shape != b.shape:
-                raise ValueError(f"the images differ in size ({a.shape} vs {b.shape})")
-            lo, hi = self.reference.value_range()
-            data_range = max(hi - lo, 1.0)
-            maps = {"absolute difference": abs_difference(a, b),
-                    "signed difference": signed_difference(a, b),
-                    "SSIM (dark = dissimilar)": ssim_map(a, b, data_range)}
-            self.signals.ready.emit(self.key, {"maps": maps,
-                                               "stats": difference_stats(a, b, data_range)})
-        except Exception as exc:  # shown in the panel; the window keeps working
-            self.signals.failed.emit(self.key, str(exc))
+    return Job("difference maps", work)
 
 
-class SaliencyTask(QRunnable):
+def saliency_map(model: Any, image: Any, method: str) -> Job:
     """The model's saliency map of one image (frame 0)."""
 
-    def __init__(self, key: tuple, model: Any, image: Any, method: str) -> None:
-        super().__init__()
-        self.key, self.model, self.image, self.method = key, model, image, method
-        self.signals = MapSignals()
-        self.setAutoDelete(False)
+    def work(_job: Job) -> Any:
+        from ...analysis.saliency import saliency
 
-    def run(self) -> None:
         try:
-            from ..analysis.saliency import saliency
-
-            self.signals.ready.emit(self.key, saliency(self.model, self.image, self.method))
+            return saliency(model, image, method)
         except Exception as exc:
-            self.signals.failed.emit(self.key, f"{self.method}: {exc}")
+            raise JobFailed(f"{method}: {exc}") from None
+
+    return Job(method, work)
 
 
 def colour_map(kind: str, m: np.ndarray) -> np.ndarray:
@@ -89,7 +74,7 @@ def colour_map(kind: str, m: np.ndarray) -> np.ndarray:
     differences, inverted grey for SSIM."""
     import cv2
 
-    from ..analysis.perturbation import heatmap_rgb
+    from ...analysis.perturbation import heatmap_rgb
 
     if kind == "signed difference":
         top = float(np.abs(m).max()) or 1.0
@@ -120,11 +105,15 @@ def fit_to(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 class ComparisonView(QWidget):
-    def __init__(self, pool: Any, model_provider: Callable[[], tuple[Any, str]] | None = None,
+    def __init__(self, runner: JobRunner,
+                 model_provider: Callable[[], tuple[Any, str]] | None = None,
+                 evidence_provider: Callable[[str], dict[str, Any]] | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.pool = pool
+        self.runner = runner
         self.model_provider = model_provider or (lambda: (None, ""))
+        # a detector's evidence maps of an image, by detector, from that image's session
+        self.evidence_provider = evidence_provider or (lambda _path: {})
         self.left, self.right = ImageView(), ImageView()
         self.left.placeholder = "Reference (original)"
         self.right.placeholder = "Suspect"
@@ -152,18 +141,22 @@ class ComparisonView(QWidget):
         top.addWidget(self.side_box)
         top.addWidget(QLabel("Opacity"))
         top.addWidget(self.opacity, 1)
+        self.header = QLabel("Compare the current image with a reference (the signed "
+                             "original, or any other open image).")
+        self.header.setStyleSheet("font-weight: bold;")
+        self.header.setWordWrap(True)
         views = QHBoxLayout()
         views.addWidget(self.left)
         views.addWidget(self.right)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
         layout.addLayout(top)
         layout.addLayout(views, 1)
         layout.addWidget(self.stats_label)
         layout.addWidget(self.overlay_label)
         self.cache: dict[tuple, Any] = {}  # pair maps and per-image saliency
-        self.pending: dict[tuple, QRunnable] = {}
+        self.pending: set[tuple] = set()
         self.errors: dict[tuple, str] = {}
-        self.evidence: dict[str, dict[str, np.ndarray]] = {}  # path -> detector -> map
         self.key: tuple | None = None
         self.paths: dict[ImageView, str] = {}
         # move together: each view follows the other (set_view ignores no-op updates)
@@ -180,7 +173,44 @@ class ComparisonView(QWidget):
         if view.image is not None and view.window != window:
             view.set_window(window)
 
+    # --- bound to the study -----------------------------------------------------------------
+    def fill_references(self, study: Any) -> None:
+        """Offer every other decoded image of the study as the reference."""
+        box = self.reference_box
+        current = box.currentData()
+        box.blockSignals(True)
+        box.clear()
+        for s in study.decoded():
+            if s is not study.current:
+                box.addItem(s.name, s.path)
+        if current is not None and box.findData(current) >= 0:
+            box.setCurrentIndex(box.findData(current))
+        box.blockSignals(False)
+
+    def compare_session(self, study: Any, session: Any, reference_path: str | None) -> bool:
+        """Compare ``session``'s image with a reference; the choice is kept in the session
+        so that coming back to the image shows the same pair."""
+        ref = study.get(reference_path or self.reference_box.currentData())
+        if session is None or ref is None or ref.image is None or session.image is None:
+            return False
+        if session.comparison_reference != ref.path:
+            session.set_comparison_reference(ref.path)
+        self.compare(ref.path, ref.image, session.path, session.image)
+        return True
+
+    def clear(self, message: str) -> None:
+        """No pair shown (the current image has no comparison yet): say so."""
+        self.left.set_image(None)
+        self.right.set_image(None)
+        self.paths, self.key = {}, None
+        self.header.setText(message)
+        self.stats_label.setText("")
+        self.overlay_label.setText("")
+        self._refresh_overlay_choices()
+
     def compare(self, ref_path: str, reference: Any, sus_path: str, suspect: Any) -> None:
+        self.header.setText(f"Suspect {Path(sus_path).name} (right) against reference "
+                            f"{Path(ref_path).name} (left)")
         self.left.set_image(reference)
         self.right.set_image(suspect)
         self.paths = {self.left: ref_path, self.right: sus_path}
@@ -190,17 +220,17 @@ class ComparisonView(QWidget):
             self._show(self.key, self.cache[self.key])
             return
         self.stats_label.setText("Computing difference maps…")
-        self._start(MapTask(self.key, reference, suspect))
+        self._start(self.key, difference_maps(self.key, reference, suspect))
 
-    def _start(self, task: Any) -> None:
-        task.signals.ready.connect(self._show)
-        task.signals.failed.connect(self._failed)
-        self.pending[task.key] = task
-        self.errors.pop(task.key, None)
-        self.pool.start(task, 1)
+    def _start(self, key: tuple, job: Job) -> None:
+        job.on_result = lambda result: self._show(key, result)
+        job.on_error = lambda message: self._failed(key, message)
+        self.pending.add(key)
+        self.errors.pop(key, None)
+        self.runner.start(job, priority=1)
 
     def _failed(self, key: tuple, message: str) -> None:
-        self.pending.pop(key, None)
+        self.pending.discard(key)
         self.errors[key] = message
         if key == self.key:
             self.stats_label.setText(message)
@@ -208,7 +238,7 @@ class ComparisonView(QWidget):
             self._apply_overlay()
 
     def _show(self, key: tuple, result: Any) -> None:
-        self.pending.pop(key, None)
+        self.pending.discard(key)
         self.cache[key] = result
         if key == self.key:
             self._show_stats(result["stats"])
@@ -223,15 +253,9 @@ class ComparisonView(QWidget):
             f"SSIM {s['ssim']:.4f}   changed pixels {s['changed_pixels']} ({where})")
 
     # --- detector evidence ---------------------------------------------------------------
-    def add_evidence(self, path: str, detector: str, evidence: Any) -> None:
-        """A detector's evidence map for an image, offered as an overlay when that image
-        is on either side."""
-        self.evidence.setdefault(path, {})[detector] = np.asarray(evidence)
+    def evidence_changed(self, path: str) -> None:
+        """A detector finished on ``path``: offer its map if that image is shown."""
         if path in self.paths.values():
-            self._refresh_overlay_choices()
-
-    def clear_evidence(self, path: str) -> None:
-        if self.evidence.pop(path, None) is not None and path in self.paths.values():
             self._refresh_overlay_choices()
 
     def show_evidence(self, detector: str) -> bool:
@@ -240,13 +264,13 @@ class ComparisonView(QWidget):
         if index < 0:
             return False
         sides = [s for v, s in ((self.right, "suspect"), (self.left, "reference"))
-                 if detector in self.evidence.get(self.paths.get(v, ""), {})]
+                 if detector in self.evidence_provider(self.paths.get(v, ""))]
         self.side_box.setCurrentText("both" if len(sides) == 2 else sides[0])
         self.overlay_box.setCurrentIndex(index)
         return True
 
     def _refresh_overlay_choices(self) -> None:
-        names = sorted({n for p in self.paths.values() for n in self.evidence.get(p, {})})
+        names = sorted({n for p in self.paths.values() for n in self.evidence_provider(p)})
         wanted = [*OVERLAYS, *(EVIDENCE + n for n in names)]
         current = self.overlay_box.currentText()
         if [self.overlay_box.itemText(i) for i in range(self.overlay_box.count())] == wanted:
@@ -275,7 +299,7 @@ class ComparisonView(QWidget):
             return (result["maps"][kind], "") if result else (None, "")
         if kind.startswith(EVIDENCE):
             name = kind[len(EVIDENCE):]
-            m = self.evidence.get(path, {}).get(name)
+            m = self.evidence_provider(path).get(name)
             if m is None:
                 return None, f"{name} has no evidence for {Path(path).name}"
             return fit_to(m, (image.rows, image.columns)), f"{name} on {Path(path).name}"
@@ -289,7 +313,7 @@ class ComparisonView(QWidget):
         result = self.cache.get(key)
         if result is None:
             if key not in self.pending:
-                self._start(SaliencyTask(key, model, image, method))
+                self._start(key, saliency_map(model, image, method))
             return None, f"Computing {method} of {model_name} on {Path(path).name}…"
         return result.map, (f"{method} of {model_name} on {Path(path).name}: explains "
                             f"{result.class_name} ({result.probability:.1%})")

@@ -1,4 +1,5 @@
-"""Original, adversarial and perturbation heatmap side by side, with the predictions."""
+"""Original, adversarial and perturbation heatmap side by side, with the predictions: the
+attack result of the current image session, under a header naming that image."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..analysis.perturbation import heatmap_rgb, overlay, perturbation_map, to_rgb8
+from ...analysis.perturbation import heatmap_rgb, overlay, perturbation_map, to_rgb8
 from .image_view import numpy_to_qimage
 
 
@@ -34,6 +35,11 @@ class ScaledImage(QLabel):
         self.setStyleSheet("background: #0c0c0e;")
         self._pixmap: QPixmap | None = None
         self.array: np.ndarray | None = None
+
+    def clear(self) -> None:
+        self.array = None
+        self._pixmap = None
+        super().clear()
 
     def set_array(self, rgb: np.ndarray) -> None:
         self.array = rgb
@@ -74,21 +80,52 @@ class AttackResultView(QWidget):
         controls.addWidget(QLabel("Heatmap opacity"))
         controls.addWidget(self.opacity, 1)
         controls.addWidget(self.save_button)
+        self.header = QLabel("No image open.")
+        self.header.setStyleSheet("font-weight: bold;")
         self.verdict = QLabel("Run an attack to see its result here.")
         self.verdict.setWordWrap(True)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
         layout.addWidget(self.verdict)
         layout.addLayout(grid, 1)
         layout.addLayout(controls)
         self.opacity.valueChanged.connect(self._update_heatmap)
         self._base: np.ndarray | None = None
         self._heat: np.ndarray | None = None
-        self.result: dict[str, Any] | None = None
+        self.result: Any = None  # the AttackRun shown
+        self.source_path: str | None = None
 
-    def show_result(self, path: str, result: dict[str, Any], class_names: tuple[str, ...]) -> None:
-        self.result = result
-        outcome = result["outcome"]
-        x = result["x"]
+    def show_session(self, session: Any) -> None:
+        """Show the attack result of ``session`` (an ImageSession, or None), or say that
+        there is none: never another image's result."""
+        if session is None:
+            self._clear("No image open.", "")
+        elif session.attack is None:
+            self._clear(f"Attack result — {session.name}",
+                        f"No attack has been run on {session.name} yet.")
+        else:
+            self.show_result(session.path, session.attack)
+
+    def _clear(self, header: str, message: str) -> None:
+        self.result = self.source_path = None
+        self._base = self._heat = None
+        self.header.setText(header)
+        self.verdict.setText(message)
+        for img, title, cap in zip((self.original, self.adversarial, self.heatmap),
+                                   self.titles, self.captions, strict=True):
+            img.clear()
+            title.setText("")
+            cap.setText("")
+        self.save_button.setEnabled(False)
+
+    def show_result(self, path: str, result: Any) -> None:
+        from pathlib import Path
+
+        self.result, self.source_path = result, path
+        self.header.setText(f"Attack result — {Path(path).name}")
+        class_names = result.class_names
+        outcome = result.outcome
+        x = result.x
         adv = outcome.adversarial[0].numpy()
         diff = perturbation_map(x, adv)
         self._base = to_rgb8(adv)
@@ -98,7 +135,7 @@ class AttackResultView(QWidget):
         self._update_heatmap()
         info = outcome.per_image(class_names)[0]
         patch = outcome.artifacts.get("patch")
-        self.save_button.setEnabled(result.get("mapping") is not None)
+        self.save_button.setEnabled(result.mapping is not None)
 
         def probs(d: dict) -> str:
             return ", ".join(f"{k} {v:.3f}" for k, v in d.items())
@@ -120,13 +157,13 @@ class AttackResultView(QWidget):
         notes = f"<br><i>{html.escape(outcome.notes)}</i>" if outcome.notes else ""
         self.verdict.setText(f"<b>{outcome.plugin}</b> on {path}: {ok} ({flipped}), "
                              f"{effort}, {outcome.seconds:.2f} s{notes}")
-        if result.get("universal"):
+        if result.universal:
             rate = float(outcome.success.float().mean())
             where = outcome.artifacts.get("patch_path", "")
             self.verdict.setText(
-                f"<b>{outcome.plugin}</b> over {result['n_images']} image(s) "
-                f"({outcome.seconds:.1f} s): success on {rate:.0%} of them; showing the "
-                f"first. {'Patch saved to ' + str(where) if where else ''}")
+                f"<b>{outcome.plugin}</b> over {result.n_images} image(s) "
+                f"({outcome.seconds:.1f} s): success on {rate:.0%} of them; showing "
+                f"{Path(path).name}. {'Patch saved to ' + str(where) if where else ''}")
             if patch is not None:  # the learned patch itself, in the third panel
                 self.titles[2].setText("Learned patch")
                 self.heatmap.set_array(to_rgb8(patch.detach().cpu().numpy()))

@@ -16,7 +16,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from ..imaging import MedicalImage, Window
+from ...imaging import MedicalImage, Window
 
 if TYPE_CHECKING:
     import numpy as np
@@ -104,7 +104,7 @@ class ImageView(QWidget):
     def display_shape(self) -> tuple[int, int]:
         if self.image is None:
             return (0, 0)
-        from ..imaging.display import oriented_shape
+        from ...imaging.display import oriented_shape
 
         return oriented_shape(self.image.rows, self.image.columns, self.image.orientation)
 
@@ -152,7 +152,7 @@ class ImageView(QWidget):
         if rgb is not None and self.image is not None and self.image.orientation != 1:
             import numpy as np
 
-            from ..imaging.display import orient
+            from ...imaging.display import orient
 
             rgb = np.ascontiguousarray(orient(rgb, self.image.orientation))
         self._overlay = None if rgb is None else numpy_to_qimage(rgb)
@@ -184,7 +184,7 @@ class ImageView(QWidget):
         if self.image is None:
             self._qimage = None
             return
-        from ..imaging.display import render
+        from ...imaging.display import render
 
         step = self._step()
         w = self.window
@@ -294,7 +294,7 @@ class ImageView(QWidget):
         h, w = self.display_shape()
         if not (0 <= dr < h and 0 <= dc < w):
             return ""
-        from ..imaging.display import display_to_stored
+        from ...imaging.display import display_to_stored
 
         r, c = display_to_stored(dr, dc, img.rows, img.columns, img.orientation)
         value = img.stored_value(self.frame, r, c)

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
-from ..imaging import MedicalImage
+from ...imaging import MedicalImage
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 

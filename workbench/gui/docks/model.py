@@ -1,0 +1,178 @@
+"""The model dock: which classifier (and surrogate) the study uses, on which device, and
+that model's prediction for the current image session, under a header naming the image.
+Predictions are kept in each session per model and frame, so switching back to an image
+shows its prediction again without a new model call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...session import actions
+
+NO_SURROGATE = "(none)"
+
+
+class ModelPanel(QWidget):
+    def __init__(self, study: Any, runner: Any, report_error: Callable[[str, str], Any],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.study, self.runner, self.report_error = study, runner, report_error
+        self.session: Any = None
+        self.frame = 0
+        self._pending: set[tuple[str, str, int]] = set()  # predictions being computed
+        self.model_box = QComboBox()
+        self.model_box.addItems(["demo", "demo-surrogate", "Load model card…"])
+        self.surrogate_box = QComboBox()
+        self.surrogate_box.addItems([NO_SURROGATE, "demo-surrogate", "demo"])
+        self.surrogate_box.setCurrentText("demo-surrogate")
+        self.device_box = QComboBox()
+        self.device_box.addItem("auto")
+        self.status = QLabel("No model loaded")
+        self.status.setWordWrap(True)
+        self.header = QLabel("No image open.")
+        self.header.setWordWrap(True)
+        self.prediction = QTreeWidget()
+        self.prediction.setHeaderLabels(["Class", "Probability", ""])
+        self.prediction.setRootIsDecorated(False)
+        self.prediction.setMaximumHeight(110)
+        form = QFormLayout()
+        form.addRow("Model", self.model_box)
+        form.addRow("Surrogate", self.surrogate_box)
+        form.addRow("Device", self.device_box)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(form)
+        layout.addWidget(self.status)
+        layout.addWidget(self.header)
+        layout.addWidget(self.prediction)
+        self.model_box.activated.connect(self._on_model_choice)
+        self.surrogate_box.activated.connect(lambda _i: self.load_surrogate())
+        self.device_box.activated.connect(
+            lambda _i: self.load_model(self.study.model_name or "demo"))
+        study.models_changed.connect(self._refresh)
+
+    # --- models -----------------------------------------------------------------------------
+    @property
+    def model(self) -> Any:
+        return self.study.model
+
+    def _on_model_choice(self, index: int) -> None:
+        text = self.model_box.itemText(index)
+        if text.startswith("Load model card"):
+            name, _ = QFileDialog.getOpenFileName(self, "Model card", "", "Model cards (*.json)")
+            if not name:
+                return
+            self.model_box.insertItem(0, name)
+            self.model_box.setCurrentIndex(0)
+            text = name
+        self.load_model(text)
+
+    def load_model(self, name: str) -> None:
+        self.status.setText(f"Loading {name}…")
+        job = actions.load_model(self.study, name, self.device_box.currentText())
+        done = job.on_result
+        job.on_result = lambda m: (done(m), self._on_loaded(m))
+        job.on_error = lambda message: (self.status.setText(f"Cannot load {name}"),
+                                        self.report_error(message, "Model"))
+        self.runner.start(job, priority=1)
+        self.load_surrogate()
+
+    def load_surrogate(self) -> None:
+        name = self.surrogate_box.currentText()
+        if name == NO_SURROGATE:
+            self.study.set_surrogate("", None)
+            return
+        job = actions.load_model(self.study, name, self.device_box.currentText(),
+                                 surrogate=True)
+        job.on_error = lambda message: self.report_error(message, "Model")
+        self.runner.start(job, priority=1)
+
+    def _on_loaded(self, model: Any) -> None:
+        self.fill_devices()  # torch is loaded now, so asking it about CUDA costs nothing
+        card = model.card
+        acc, auc = card.metrics.get("accuracy"), card.metrics.get("auroc")
+        quality = (f"; test accuracy {acc:.3f}, AUROC {auc:.3f} (n={card.metrics.get('n_test')})"
+                   if isinstance(acc, float) and isinstance(auc, float) else "")
+        self.status.setText(f"{card.name} ({card.architecture}, {card.input_size[0]}², "
+                            f"{model.device}){quality}")
+
+    def fill_devices(self) -> None:
+        from ...models.device import available_devices
+
+        for d in available_devices():
+            if self.device_box.findText(d) < 0:
+                self.device_box.addItem(d)
+
+    # --- the current image's prediction -------------------------------------------------------
+    def show_session(self, session: Any, frame: int = 0) -> None:
+        if self.session is not None:
+            self.session.changed.disconnect(self._on_changed)
+        self.session, self.frame = session, frame
+        if session is not None:
+            session.changed.connect(self._on_changed)
+        self._refresh()
+
+    def _on_changed(self, aspect: str) -> None:
+        if aspect in ("image", "prediction"):
+            self._refresh()
+
+    def _refresh(self) -> None:
+        self.prediction.clear()
+        s, model, name = self.session, self.study.model, self.study.model_name
+        if s is None:
+            self.header.setText("No image open.")
+            return
+        if model is None:
+            self.header.setText(f"{s.name}: load a model to classify it")
+            return
+        p = s.prediction(name, self.frame)
+        if p is not None:
+            self.header.setText(f"{name} on {s.name}" + (f", frame {self.frame + 1}"
+                                                         if self.frame else ""))
+            self._show(p)
+        elif s.image is not None:
+            self.header.setText(f"{name} on {s.name}: classifying…")
+            self._classify(s, model, name)
+        else:
+            self.header.setText(f"{name} on {s.name}: waiting for the image")
+
+    def _classify(self, session: Any, model: Any, name: str) -> None:
+        key = (session.path, name, self.frame)
+        if key in self._pending:
+            return
+        self._pending.add(key)
+        job = actions.classify(session, model, name, self.frame)
+        done = job.on_result
+        job.on_result = lambda p: (self._pending.discard(key), done(p))
+        job.on_error = lambda message: (self._pending.discard(key), self.status.setText(message))
+        self.runner.start(job, priority=1)
+
+    def _show(self, p: Any) -> None:
+        best = max(range(len(p.probabilities)), key=p.probabilities.__getitem__)
+        for i, (cls, prob) in enumerate(zip(p.class_names, p.probabilities, strict=True)):
+            bar = "█" * int(round(prob * 20))
+            label = cls + (" (positive)" if cls == p.positive_class else "")
+            item = QTreeWidgetItem(self.prediction, [label, f"{prob:.3f}", bar])
+            if i == best:
+                font = item.font(0)
+                font.setBold(True)
+                for c in range(3):
+                    item.setFont(c, font)
+        self.prediction.resizeColumnToContents(0)
+
+    def predicted_class(self) -> str:
+        s = self.session
+        p = s.prediction(self.study.model_name, self.frame) if s is not None else None
+        return p.best if p is not None else ""

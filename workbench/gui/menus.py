@@ -1,0 +1,83 @@
+"""The main window's menus and toolbar: what each item is called, its shortcut, and which
+window method it calls. Kept apart so the window itself is layout and wiring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QLabel
+
+from .settings import recent_paths
+
+
+def _action(w: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
+    a = QAction(text, w)
+    if shortcut is not None:
+        a.setShortcut(QKeySequence(shortcut))
+    a.triggered.connect(lambda _checked=False: slot())
+    return a
+
+
+def build_menus(w: Any) -> None:
+    """Menus File, View, Provenance, Tools and the main toolbar of window ``w``; the
+    actions tests and other code trigger are kept as attributes of ``w``."""
+    file_menu = w.menuBar().addMenu("&File")
+    w.open_action = _action(w, "&Open File…", w.choose_files, QKeySequence.StandardKey.Open)
+    w.open_folder_action = _action(w, "Open &Folder…", w.choose_folder, "Ctrl+Shift+O")
+    w.demo_action = _action(w, "Open &Demo Study", w.open_demo)
+    w.report_action = _action(w, "&Export Report…", w.export_report, "Ctrl+E")
+    w.preferences_action = _action(w, "&Preferences…", w.open_preferences,
+                                   QKeySequence.StandardKey.Preferences)
+    w.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+    w.recent_menu = file_menu.addMenu("Open &Recent")
+    w.recent_menu.aboutToShow.connect(lambda: _fill_recent(w))
+    for a in (w.open_action, w.open_folder_action, w.demo_action):
+        file_menu.addAction(a)
+    file_menu.insertMenu(w.demo_action, w.recent_menu)
+    for group in ((w.report_action,), (w.preferences_action,),
+                  (_action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit),)):
+        file_menu.addSeparator()
+        for a in group:
+            file_menu.addAction(a)
+
+    view_menu = w.menuBar().addMenu("&View")
+    fit = _action(w, "&Fit to Window", lambda: w.view.set_zoom(None), "F")
+    actual = _action(w, "&Actual Pixels (100%)", lambda: w.view.set_zoom(1.0), "1")
+    reset = _action(w, "&Reset Window (from file)", w.image_page.reset_window, "R")
+    for a in (fit, actual, reset):
+        view_menu.addAction(a)
+
+    prov_menu = w.menuBar().addMenu("&Provenance")
+    w.sign_action = _action(w, "&Sign Current Image…", w.sign_current, "Ctrl+Shift+S")
+    w.verify_action = _action(w, "&Verify Current Image", w.verify_current, "Ctrl+Shift+V")
+    for a in (w.sign_action, w.verify_action,
+              _action(w, "&Keys and Trust Store…", w.open_key_manager)):
+        prov_menu.addAction(a)
+
+    tools_menu = w.menuBar().addMenu("&Tools")
+    w.evaluate_action = _action(w, "&Evaluate…", w.open_evaluation, "Ctrl+Shift+E")
+    w.reload_plugins_action = _action(w, "&Reload Plugins", w.reload_plugins)
+    tools_menu.addAction(w.evaluate_action)
+    tools_menu.addAction(w.reload_plugins_action)
+
+    tb = w.addToolBar("Main")
+    tb.setObjectName("toolbar_main")
+    tb.addAction(w.open_action)
+    tb.addAction(w.open_folder_action)
+    tb.addSeparator()
+    tb.addWidget(QLabel(" Window "))
+    tb.addWidget(w.preset_box)
+    tb.addAction(reset)
+    tb.addSeparator()
+    tb.addAction(fit)
+    tb.addAction(actual)
+
+
+def _fill_recent(w: Any) -> None:
+    w.recent_menu.clear()
+    paths = recent_paths()
+    if not paths:
+        w.recent_menu.addAction("(none)").setEnabled(False)
+    for p in paths:
+        w.recent_menu.addAction(p, lambda p=p: w.open_paths([p]))

@@ -1,0 +1,110 @@
+"""Verify and sign from the GUI: each opened image is checked against its record in the
+background (badges in the study list), and signing follows the CLI's policy. Private keys
+are unlocked once per session, with a passphrase prompt, and kept only in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from ..session import actions
+from .docks.provenance import badge_for
+
+
+class ProvenanceActions(QObject):
+    message = Signal(str)
+
+    def __init__(self, study: Any, runner: Any, study_list: Any, dock: Any,
+                 report_error: Callable[[str, str], Any], window: QWidget) -> None:
+        super().__init__(window)
+        self.study, self.runner, self.study_list, self.dock = study, runner, study_list, dock
+        self.report_error, self.window = report_error, window
+        self.running: dict[str, Any] = {}  # path -> the verify or sign job in flight
+
+    def verify(self, session: Any, background: bool = False) -> None:
+        """Check ``session``'s image against its record. Background checks (badges for
+        entries not opened yet) queue behind what the user asked for."""
+        path = session.path
+        if path in self.running or (background and session.verification is not None):
+            return
+        job = actions.verify(session)
+        verified = job.on_result
+        job.on_result = lambda result: (self.running.pop(path, None), verified(result),
+                                        self._badge(session))
+        job.on_error = lambda message: self._failed(session, message)
+        self.running[path] = job
+        self.study_list.mark_provenance(path, "verifying…", "#8a8f98")
+        if session is self.study.current:
+            self.dock.show_session(session, busy=True)
+        self.runner.start(job, priority=-1 if background else 1)
+
+    def _badge(self, session: Any) -> None:
+        result = session.verification
+        text, colour = badge_for(result.verdict)
+        self.study_list.mark_provenance(session.path, text, colour, result.summary)
+
+    def _failed(self, session: Any, message: str) -> None:
+        self.running.pop(session.path, None)
+        self.study_list.mark_provenance(session.path, "✖ error", "#d23c3c", message)
+        if session is self.study.current:
+            self.dock.set_busy("Provenance check failed")
+            self.dock.summary_label.setText(message)
+        self.report_error(message, "Provenance")
+
+    def sign(self, session: Any) -> bool:
+        if session is None or session.image is None:
+            self.message.emit("Open an image to sign first")
+            return False
+        key = self.unlocked_key()
+        if key is None:
+            return False
+        job = actions.sign(session, key)
+        job.on_result = lambda decision: self._signed(session, decision)
+        job.on_error = lambda message: self._failed(session, message)
+        self.running[session.path] = job
+        self.dock.set_busy("Signing…")
+        self.runner.start(job, priority=1)
+        return True
+
+    def _signed(self, session: Any, decision: Any) -> None:
+        self.running.pop(session.path, None)
+        self.message.emit(f"Signed {session.name}: record written beside it and appended "
+                          "to the ledger" if decision.signs else decision.reason)
+        self.verify(session)
+
+    def unlocked_key(self) -> Any:
+        """The default signing key, unlocked once per session (passphrase prompt)."""
+        from ..provenance.records import keys
+        from .dialogs.key_manager import KeyManagerDialog, ask_passphrase
+
+        try:
+            info = keys.resolve_key()
+        except keys.KeyStoreError:
+            answer = QMessageBox.question(
+                self.window, "No signing key",
+                "You have no signing key yet. Create one now?\n\nThe private key is stored "
+                "encrypted with a passphrase you choose; its public key is trusted.")
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+            info = KeyManagerDialog(self.window).new_key()
+            if info is None:
+                return None
+        unlocked = self.study.unlocked_keys
+        if info.fingerprint in unlocked:
+            return unlocked[info.fingerprint]
+        while True:
+            passphrase = ask_passphrase(self.window, info)
+            if passphrase is None:
+                return None
+            try:
+                key = keys.load_private_key(info.fingerprint, passphrase)
+            except keys.KeyStoreError as exc:
+                QMessageBox.warning(self.window, "Cannot unlock the key", str(exc))
+                if keys.passphrase_from_env_or_file(None):
+                    return None  # the environment's passphrase is wrong: do not loop
+                continue
+            unlocked[info.fingerprint] = key
+            return key

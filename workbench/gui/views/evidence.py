@@ -1,0 +1,70 @@
+"""The Detector evidence tab: one detector's evidence map blended over the image it was
+computed on, under a header naming both. Switching images shows that image's evidence
+(the detector last looked at on it) or nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from .attack_result import ScaledImage
+
+
+def evidence_rgb(image: Any, frame: int, evidence: np.ndarray) -> np.ndarray:
+    """The evidence heatmap over the rendered image, upright as the reviewer sees it."""
+    from ...analysis.perturbation import heatmap_rgb, overlay
+    from ...imaging.display import orient, render
+    from .comparison import fit_to
+
+    base = render(image, frame, oriented=False)
+    m = fit_to(evidence, base.shape[:2])
+    # Sparse maps (residuals, error levels) are scaled at their 99.5th percentile so a few
+    # extreme pixels do not turn the rest black.
+    top = float(np.percentile(m, 99.5)) or float(m.max()) or 1.0
+    heat, _ = heatmap_rgb(m, scale=top)
+    # maps are on the stored grid: blend there, then turn upright for the reviewer
+    return np.ascontiguousarray(orient(overlay(base, heat, 0.6), image.orientation))
+
+
+class EvidenceView(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.header = QLabel("No image open.")
+        self.header.setStyleSheet("font-weight: bold;")
+        self.header.setWordWrap(True)
+        self.picture = ScaledImage()
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
+        layout.addWidget(self.picture, 1)
+        self.shown: dict[str, str] = {}  # image path -> detector whose evidence was shown
+        self.path: str | None = None
+
+    @property
+    def array(self) -> np.ndarray | None:
+        return self.picture.array
+
+    def show_session(self, session: Any, frame: int = 0) -> None:
+        self.path = session.path if session is not None else None
+        name = self.shown.get(self.path or "")
+        if session is None:
+            self._empty("No image open.")
+        elif not self.show_detector(session, name, frame):
+            self._empty(f"Detector evidence — {session.name}: run the detectors and click a "
+                        "row marked ▣ to see its map here.")
+
+    def show_detector(self, session: Any, name: str | None, frame: int = 0) -> bool:
+        findings = session.findings
+        out = findings.outcomes.get(name) if findings is not None and name else None
+        if out is None or out.evidence is None or session.image is None:
+            return False
+        self.path = session.path
+        self.shown[session.path] = name
+        self.picture.set_array(evidence_rgb(session.image, frame, out.evidence))
+        self.header.setText(f"Detector evidence — {name} on {session.name}: {out.explanation}")
+        return True
+
+    def _empty(self, message: str) -> None:
+        self.picture.clear()
+        self.header.setText(message)
