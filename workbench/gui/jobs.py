@@ -1,15 +1,19 @@
 """The one adapter between session jobs and Qt: a `Job` runs on this runner's thread
-pool (superqt's FunctionWorker), and its progress, partial results, result and error come
-back to the GUI thread as queued signals, so that sessions change, and views redraw, only
-on the GUI thread. Closing the owner cancels and waits for only its own jobs."""
+pool in the one generic worker below, and its progress, partial results, result and error
+come back to the GUI thread as queued signals, so that sessions change, and views redraw,
+only on the GUI thread. Closing the owner cancels and waits for only its own jobs.
+
+Why not superqt's FunctionWorker: it patches `warnings.showwarning` process-wide from
+every worker thread, imports all of superqt's widgets (a quarter of a second before the
+first paint), and superqt widgets were seen to corrupt reference counts under PySide6
+6.12 on this Python; twenty lines of our own avoid all three."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
-from superqt.utils import FunctionWorker
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from ..session.jobs import Cancelled, Job, JobFailed
 
@@ -19,6 +23,30 @@ class _Relay(QObject):
 
     progressed = Signal(float, str)
     published = Signal(object)
+
+
+class _Outcome(QObject):
+    returned = Signal(object)
+    errored = Signal(object)
+    finished = Signal()
+
+
+class _Worker(QRunnable):
+    """Runs ``job.work()`` on a pool thread and reports how it ended."""
+
+    def __init__(self, job: Job, outcome: _Outcome) -> None:
+        super().__init__()
+        self.job, self.outcome = job, outcome
+        self.setAutoDelete(False)  # the runner keeps it until it has reported
+
+    def run(self) -> None:
+        try:
+            result = self.job.work()
+        except BaseException as exc:  # reported, never lost with the thread
+            self.outcome.errored.emit(exc)
+        else:
+            self.outcome.returned.emit(result)
+        self.outcome.finished.emit()
 
 
 class JobRunner(QObject):
@@ -33,7 +61,7 @@ class JobRunner(QObject):
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.on_error = on_error
-        self._running: dict[Job, tuple[FunctionWorker, _Relay]] = {}
+        self._running: dict[Job, tuple[_Worker, _Relay]] = {}
 
     def start(self, job: Job, *, priority: int = 0,
               on_progress: Callable[[float, str], Any] | None = None) -> Job:
@@ -44,11 +72,11 @@ class JobRunner(QObject):
             relay.published.connect(job.on_partial)
         job.progressed.connect(relay.progressed.emit)
         job.published.connect(relay.published.emit)
-        worker = FunctionWorker(job.work)
-        worker.setAutoDelete(False)  # kept here until it has reported
-        worker.returned.connect(lambda result: self._returned(job, result))
-        worker.errored.connect(lambda exc: self._errored(job, exc))
-        worker.finished.connect(lambda: self._finished(job))
+        outcome = _Outcome(relay)
+        outcome.returned.connect(lambda result: self._returned(job, result))
+        outcome.errored.connect(lambda exc: self._errored(job, exc))
+        outcome.finished.connect(lambda: self._finished(job))
+        worker = _Worker(job, outcome)
         self._running[job] = (worker, relay)
         self.started.emit(job)
         self.pool.start(worker, priority)

@@ -12,11 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QTabWidget,
     QWidget,
 )
@@ -34,6 +31,7 @@ from .menus import build_menus
 from .opening import ImageOpener
 from .provenance_actions import ProvenanceActions
 from .settings import device_preference, preferred_plugin_dirs
+from .status_bar import StatusBar
 from .views.attack_result import AttackResultView
 from .views.comparison import ComparisonView
 from .views.evidence import EvidenceView
@@ -72,7 +70,8 @@ class MainWindow(QMainWindow):
         self.result_view = AttackResultView()
         self.evidence_view = EvidenceView()
         self.comparison = ComparisonView(
-            self.runner, lambda: (self.study.model, self.study.model_name), self._evidence_of)
+            self.runner, lambda: (self.study.model, self.study.model_name),
+            lambda path: s.evidence_maps() if (s := self.study.get(path)) else {})
         self.tabs = QTabWidget()
         self.tabs.addTab(self.image_page, "Image")
         self.tabs.addTab(self.result_view, "Attack result")
@@ -110,17 +109,10 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_status_bar(self) -> None:
-        self.cursor_label, self.window_label = QLabel(), QLabel()
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
-        self.progress.setTextVisible(True)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setFlat(True)
-        self.statusBar().addWidget(self.cursor_label, 1)
-        self.statusBar().addPermanentWidget(self.window_label)
-        self.statusBar().addPermanentWidget(self.progress)
-        self.statusBar().addPermanentWidget(self.cancel_button)
-        self._set_busy(None)
+        bar = self.status_bar = StatusBar(self)
+        self.setStatusBar(bar)
+        self.cursor_label, self.window_label = bar.cursor_label, bar.window_label
+        self.progress, self.cancel_button = bar.progress, bar.cancel_button
 
     def _wire(self) -> None:
         say = lambda m: self.statusBar().showMessage(m, 8000)  # noqa: E731
@@ -131,8 +123,8 @@ class MainWindow(QMainWindow):
             if aspect == "findings" else None))
         self.study_list.imageSelected.connect(self.opener.show_path)
         self.opener.decoded.connect(self._on_decoded)
-        self.opener.progress.connect(self._set_busy)
-        self.opener.idle.connect(lambda: self._set_busy(None))
+        self.opener.progress.connect(self.status_bar.set_busy)
+        self.opener.idle.connect(lambda: self.status_bar.set_busy(None))
         self.opener.message.connect(say)
         self.signing.message.connect(say)
         self.attacks.message.connect(say)
@@ -164,7 +156,7 @@ class MainWindow(QMainWindow):
         self.detectors.show_session(session)
         self.result_view.show_session(session)
         self.evidence_view.show_session(session)
-        self._show_comparison(session)
+        self.comparison.show_session(self.study, session)
         if session is not None and session.load_error is not None:
             self.show_error(session.load_error)
         elif image is not None and image.load_notes:  # what the reader had to work around
@@ -220,17 +212,6 @@ class MainWindow(QMainWindow):
             e.acceptProposedAction()
 
     # --- feedback ------------------------------------------------------------------------------
-    def _set_busy(self, fraction: float | None, message: str = "") -> None:
-        self.progress.setVisible(fraction is not None)
-        self.cancel_button.setVisible(fraction is not None)
-        if fraction is None:
-            return
-        self.progress.setRange(0, 0 if fraction < 0 else 1000)  # 0, 0: indeterminate
-        if fraction >= 0:
-            self.progress.setValue(int(fraction * 1000))
-        self.progress.setFormat(message)
-        self.progress.setToolTip(message)
-
     def show_error(self, message: str, title: str = "Cannot open image") -> None:
         """A non-blocking dialog: the window stays usable and tests can inspect it."""
         box = QMessageBox(QMessageBox.Icon.Warning, title, message,
@@ -254,11 +235,6 @@ class MainWindow(QMainWindow):
     def verifications(self) -> dict[str, Any]:
         return {s.path: s.verification for s in self.study if s.verification is not None}
 
-    def open_key_manager(self) -> None:
-        from .dialogs.key_manager import KeyManagerDialog
-
-        KeyManagerDialog(self).exec()
-
     # --- attacks, detectors, comparison ----------------------------------------------------
     def save_adversarial(self, target: str | None = None) -> str | None:
         from .exports import save_adversarial
@@ -277,12 +253,6 @@ class MainWindow(QMainWindow):
     @property
     def detect_task(self) -> Any:
         return self.detectors.job
-
-    def _evidence_of(self, path: str) -> dict[str, Any]:
-        s = self.study.get(path)
-        f = s.findings if s is not None else None
-        return {} if f is None else {n: o.evidence for n, o in f.outcomes.items()
-                                     if o.evidence is not None}
 
     def show_evidence(self, session: Any, name: str) -> None:
         """A detector's evidence over the image it was computed on: in the Compare tab when
@@ -310,40 +280,24 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.comparison)
         return ok
 
-    def _show_comparison(self, session: Any) -> None:
-        if session is not None and session.comparison_reference:
-            self.comparison.compare_session(self.study, session, session.comparison_reference)
-        else:
-            self.comparison.clear(f"Compare {session.name} with a reference (the signed "
-                                  "original, or any other open image)." if session else
-                                  "No image open.")
-
-    # --- preferences, plugins, evaluation --------------------------------------------------
+    # --- preferences, plugins, other windows -----------------------------------------------
     def open_preferences(self) -> QWidget:
-        """Show the Preferences dialog, window-modal but not blocking (open(), not exec()),
-        so that the event loop and tests keep running while it is up."""
-        from .dialogs.preferences import PreferencesDialog
+        from .other_windows import open_preferences
 
-        dialog = getattr(self, "preferences_dialog", None)
-        if dialog is None or not dialog.isVisible():
-            dialog = self.preferences_dialog = PreferencesDialog(self)
-            dialog.deviceChanged.connect(lambda _d: self.use_device_preference())
-            dialog.open()
-        dialog.raise_()
-        dialog.activateWindow()
-        return dialog
+        return open_preferences(self)
+
+    def open_evaluation(self) -> QWidget:
+        from .other_windows import open_evaluation
+
+        return open_evaluation(self)
+
+    def open_key_manager(self) -> None:
+        from .dialogs.key_manager import KeyManagerDialog
+
+        KeyManagerDialog(self).exec()
 
     def use_device_preference(self) -> None:
-        """Point the Model dock's device at the preference; a loaded model is loaded again
-        there, so that what runs next runs on the device the user chose."""
-        pref, box = device_preference(), self.models.device_box
-        if box.currentText() == pref:
-            return
-        if box.findText(pref) < 0:
-            box.addItem(pref)
-        box.setCurrentText(pref)
-        if self.study.model is not None:
-            self.models.load_model(self.study.model_name)
+        self.models.use_device(device_preference())
 
     def reload_plugins(self) -> list[Any]:
         """Discover the plugins again: built-in, the user folder, and the Preferences
@@ -353,19 +307,6 @@ class MainWindow(QMainWindow):
         self.registry.plugins[:] = discover_plugins(preferred_plugin_dirs())
         self.attacks.fill_plugins()
         return self.registry.plugins
-
-    def open_evaluation(self) -> QWidget:
-        """Show the (one, non-modal) Evaluate window, made on first use so that the main
-        window does not pay for it; it keeps its settings and results while hidden."""
-        from .evaluate import EvaluateWindow
-
-        win = getattr(self, "evaluation_window", None)
-        if win is None:
-            win = self.evaluation_window = EvaluateWindow(self, self.registry)
-        win.show()
-        win.raise_()
-        win.activateWindow()
-        return win
 
     def current_rendering(self) -> Any:
         """Full-resolution RGB rendering of what is shown (for export and tests)."""

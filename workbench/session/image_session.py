@@ -132,6 +132,12 @@ class ImageSession:
             self.findings.complete = True
         self.changed.emit("findings")
 
+    def evidence_maps(self) -> dict[str, Any]:
+        """Detector name -> evidence map, for the detectors that gave one."""
+        f = self.findings
+        return {} if f is None else {n: o.evidence for n, o in f.outcomes.items()
+                                     if o.evidence is not None}
+
     def set_verification(self, result: Any) -> None:
         self.verification = result
         self.changed.emit("verification")

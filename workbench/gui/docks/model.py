@@ -108,6 +108,18 @@ class ModelPanel(QWidget):
         self.status.setText(f"{card.name} ({card.architecture}, {card.input_size[0]}², "
                             f"{model.device}){quality}")
 
+    def use_device(self, device: str) -> None:
+        """Point the device box at ``device``; a loaded model is loaded again there, so
+        that what runs next runs on the device the user chose."""
+        box = self.device_box
+        if box.currentText() == device:
+            return
+        if box.findText(device) < 0:
+            box.addItem(device)
+        box.setCurrentText(device)
+        if self.study.model is not None:
+            self.load_model(self.study.model_name)
+
     def fill_devices(self) -> None:
         from ...models.device import available_devices
 

@@ -4,9 +4,8 @@ attack result of the current image session, under a header naming that image."""
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
@@ -20,8 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...analysis.perturbation import heatmap_rgb, overlay, perturbation_map, to_rgb8
 from .image_view import numpy_to_qimage
+
+if TYPE_CHECKING:  # numpy loads with the first image, not with the window
+    import numpy as np
 
 
 class ScaledImage(QLabel):
@@ -121,6 +122,8 @@ class AttackResultView(QWidget):
     def show_result(self, path: str, result: Any) -> None:
         from pathlib import Path
 
+        from ...analysis.perturbation import heatmap_rgb, perturbation_map, to_rgb8
+
         self.result, self.source_path = result, path
         self.header.setText(f"Attack result — {Path(path).name}")
         class_names = result.class_names
@@ -172,5 +175,7 @@ class AttackResultView(QWidget):
                                          "image with the apply-patch plugin")
 
     def _update_heatmap(self) -> None:
+        from ...analysis.perturbation import overlay
+
         if self._base is not None and self._heat is not None:
             self.heatmap.set_array(overlay(self._base, self._heat, self.opacity.value() / 100))

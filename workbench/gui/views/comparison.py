@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
@@ -30,11 +29,17 @@ OVERLAYS = ("none", *DIFFERENCES, *SALIENCY)
 EVIDENCE = "evidence: "
 SIDES = ("suspect", "reference", "both")
 
+if TYPE_CHECKING:  # numpy loads with the first image, not with the window
+    import numpy as np
+
 
 def difference_maps(key: tuple, reference: Any, suspect: Any) -> Job:
     """Difference maps and statistics of one pair of images (stored values, frame 0)."""
 
     def work(_job: Job) -> dict:
+
+        import numpy as np
+
         from ...analysis.difference import (
             abs_difference,
             difference_stats,
@@ -73,6 +78,7 @@ def colour_map(kind: str, m: np.ndarray) -> np.ndarray:
     """A map as RGB: inferno for magnitudes, a blue-white-red diverging map for signed
     differences, inverted grey for SSIM."""
     import cv2
+    import numpy as np
 
     from ...analysis.perturbation import heatmap_rgb
 
@@ -95,6 +101,7 @@ def colour_map(kind: str, m: np.ndarray) -> np.ndarray:
 def fit_to(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """A map resized to (rows, cols) of the stored grid (detectors may work smaller)."""
     import cv2
+    import numpy as np
 
     m = np.asarray(m, dtype=np.float32)
     if m.ndim == 3:
@@ -186,6 +193,14 @@ class ComparisonView(QWidget):
         if current is not None and box.findData(current) >= 0:
             box.setCurrentIndex(box.findData(current))
         box.blockSignals(False)
+
+    def show_session(self, study: Any, session: Any) -> None:
+        """The pair ``session`` was last compared in, or an empty tab naming it."""
+        if session is not None and session.comparison_reference:
+            self.compare_session(study, session, session.comparison_reference)
+        else:
+            self.clear(f"Compare {session.name} with a reference (the signed original, or "
+                       "any other open image)." if session else "No image open.")
 
     def compare_session(self, study: Any, session: Any, reference_path: str | None) -> bool:
         """Compare ``session``'s image with a reference; the choice is kept in the session

@@ -4,16 +4,20 @@ computed on, under a header naming both. Switching images shows that image's evi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from .attack_result import ScaledImage
 
+if TYPE_CHECKING:  # numpy loads with the first image, not with the window
+    import numpy as np
+
 
 def evidence_rgb(image: Any, frame: int, evidence: np.ndarray) -> np.ndarray:
     """The evidence heatmap over the rendered image, upright as the reviewer sees it."""
+    import numpy as np
+
     from ...analysis.perturbation import heatmap_rgb, overlay
     from ...imaging.display import orient, render
     from .comparison import fit_to

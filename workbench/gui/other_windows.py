@@ -1,0 +1,36 @@
+"""The windows the main window opens besides itself: Preferences (window-modal, not
+blocking) and the one non-modal Evaluate window, each made on first use so that the main
+window does not pay for them at start-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QWidget
+
+
+def open_preferences(window: Any) -> QWidget:
+    """open(), not exec(): the event loop and tests keep running while it is up."""
+    from .dialogs.preferences import PreferencesDialog
+
+    dialog = getattr(window, "preferences_dialog", None)
+    if dialog is None or not dialog.isVisible():
+        dialog = window.preferences_dialog = PreferencesDialog(window)
+        dialog.deviceChanged.connect(lambda _d: window.use_device_preference())
+        dialog.open()
+    dialog.raise_()
+    dialog.activateWindow()
+    return dialog
+
+
+def open_evaluation(window: Any) -> QWidget:
+    """It keeps its settings and results while hidden; it shares the window's plugins."""
+    from .evaluate import EvaluateWindow
+
+    win = getattr(window, "evaluation_window", None)
+    if win is None:
+        win = window.evaluation_window = EvaluateWindow(window, window.registry)
+    win.show()
+    win.raise_()
+    win.activateWindow()
+    return win
