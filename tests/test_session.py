@@ -1,0 +1,83 @@
+"""The Qt-free session model: a Study of ImageSessions filled by actions run as Jobs on
+the caller's thread (as the CLI and scripts run them), with real DICOM files."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import pydicom_test_file
+
+from workbench.session import Cancelled, Job, JobFailed, Study, actions
+
+
+def test_decode_and_verify_land_in_their_own_session():
+    study = Study()
+    ct, mr = study.open(pydicom_test_file("CT_small.dcm")), study.open(
+        pydicom_test_file("MR_small.dcm"))
+    seen: list[tuple[str, str]] = []
+    for s in (ct, mr):
+        s.changed.connect(lambda aspect, s=s: seen.append((s.name, aspect)))
+    progress: list[float] = []
+    job = actions.open_image(study, ct)
+    job.progressed.connect(lambda f, _m: progress.append(f))
+    image = job.run()
+    assert ct.image is image and mr.image is None
+    assert (image.rows, image.columns) == (128, 128)
+    assert progress and progress[0] < 0  # "opening…" before the size is known
+    actions.verify(ct).run()
+    assert ct.verification.verdict == "unsigned" and mr.verification is None
+    assert seen == [("CT_small.dcm", "image"), ("CT_small.dcm", "verification")]
+
+
+def test_an_unreadable_file_is_an_error_naming_it(tmp_path):
+    study = Study()
+    bad = tmp_path / "broken.dcm"
+    bad.write_bytes(b"not a dicom file at all" * 8)
+    session = study.open(bad)
+    job = actions.open_image(study, session)
+    with pytest.raises(JobFailed, match="broken.dcm"):
+        job.run()
+    assert session.image is None
+
+
+def test_memory_budget_drops_the_least_recently_shown_but_keeps_results():
+    study = Study(cache_bytes=1)  # everything over budget: keep only what is needed
+    a, b = study.open(pydicom_test_file("CT_small.dcm")), study.open(
+        pydicom_test_file("MR_small.dcm"))
+    study.set_current(a.path)
+    actions.open_image(study, a).run()
+    actions.verify(a).run()
+    study.set_current(b.path)
+    actions.open_image(study, b).run()
+    assert b.image is not None and a.image is None  # a was dropped, b is current
+    assert a.verification is not None  # its results stay with it
+    assert [s.path for s in study.decoded()] == [b.path]
+
+
+def test_cancel_stops_the_work_and_partial_results_arrive_in_order():
+    got: list[int] = []
+
+    def work(job: Job) -> None:
+        for i in range(10_000):
+            job.publish(i)
+            if i == 2:
+                job.cancel()  # as the GUI's Cancel button does, from another thread
+            job.check_cancelled()
+
+    job = Job("count", work, on_partial=got.append)
+    with pytest.raises(Cancelled):
+        job.run()
+    assert got == [0, 1, 2] and job.cancelled
+
+
+def test_the_current_image_is_announced_once_per_switch():
+    study = Study()
+    paths = [pydicom_test_file("CT_small.dcm"), pydicom_test_file("MR_small.dcm")]
+    announced: list[str | None] = []
+    study.current_changed.connect(lambda s: announced.append(s.name if s else None))
+    for p in paths:
+        study.open(p)
+    study.set_current(paths[1])
+    study.set_current(paths[0])
+    study.set_current(None)
+    assert announced == ["MR_small.dcm", "CT_small.dcm", None]
+    assert len(study) == 2 and study.current is None
