@@ -160,7 +160,8 @@ def test_broken_detector_files_are_reported_and_the_rest_load(tmp_path):
     assert found["noise-residual"].ok and found["pgd"].ok  # the built-ins still load
     und = found["undeclared-detector"]
     assert not und.ok and und.kind == "detector"
-    for problem in ("no summary", "'telepathy'", "min 1.0 is above its max 0.0", "analyze() is not"):
+    for problem in ("no summary", "'telepathy'", "min 1.0 is above its max 0.0",
+                    "analyze() is not"):
         assert problem in und.error
     assert not found["no-default"].ok and "level has no default" in found["no-default"].error
     imp = found["detector_import_fails"]

@@ -228,7 +228,8 @@ def test_selecting_another_study_entry_shows_it(qtbot, window):
     window.open_paths([ct, mr])
     qtbot.waitUntil(lambda: window.view.image is not None, timeout=LOAD_TIMEOUT_MS)
     window.study_list.select_path(str(mr))
-    qtbot.waitUntil(lambda: window.view.image is not None and window.view.image.path == mr, timeout=LOAD_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.view.image is not None and window.view.image.path == mr,
+                    timeout=LOAD_TIMEOUT_MS)
     assert window.view.image.modality == "MR"
 
 

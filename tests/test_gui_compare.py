@@ -24,7 +24,8 @@ def test_compare_original_and_altered_copy(qtbot, window, tmp_path):
     w.open_paths([original, copy])
     for p in (original, copy):
         w.study_list.select_path(str(p))
-        qtbot.waitUntil(lambda p=p: w.study.current is not None and w.study.current.path == str(p) and w.study.current.image is not None,
+        qtbot.waitUntil(lambda p=p: (c := w.study.current) is not None and c.path == str(p)
+                        and c.image is not None,
                         timeout=TIMEOUT)
     assert w.compare_current(str(original))
     cv = w.comparison
@@ -62,7 +63,8 @@ def _open_pair(qtbot, w, reference, suspect) -> None:
     w.open_paths([reference, suspect])
     for p in (reference, suspect):
         w.study_list.select_path(str(p))
-        qtbot.waitUntil(lambda p=p: w.study.current is not None and w.study.current.path == str(p) and w.study.current.image is not None,
+        qtbot.waitUntil(lambda p=p: (c := w.study.current) is not None and c.path == str(p)
+                        and c.image is not None,
                         timeout=TIMEOUT)
     assert w.compare_current(str(reference))
 

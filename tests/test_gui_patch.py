@@ -32,7 +32,8 @@ def test_train_patch_cancel_then_train_and_apply(qtbot, window, shared_data):
 
     ap.form.set_value("steps", 30)
     ap.run_selected.click()
-    qtbot.waitUntil(lambda: w.attacks.job is None and any(s.attack for s in w.study), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.attacks.job is None and any(s.attack for s in w.study),
+                    timeout=TIMEOUT)
     result = next(s.attack for s in w.study if s.attack)
     assert result.universal and result.n_images == 4
     patch_path = result.outcome.artifacts["patch_path"]
@@ -43,7 +44,8 @@ def test_train_patch_cancel_then_train_and_apply(qtbot, window, shared_data):
     target = str(photos[0])
     w.study_list.clearSelection()
     w.study_list.select_path(target)
-    qtbot.waitUntil(lambda: w.study.current is not None and w.study.current.path == target, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.study.current is not None and w.study.current.path == target,
+                    timeout=TIMEOUT)
     for s in w.study:
         s.set_attack(None)
     ap.plugin_box.setCurrentIndex(ap.plugin_box.findData("apply-patch"))
