@@ -93,6 +93,7 @@ def test_misbehaving_plugins_leave_the_window_working(qtbot, shared_data, _priva
     qtbot.addWidget(w)
     w.show()
     ap = w.attacks
+    qtbot.waitUntil(lambda: ap.plugin_box.count() > 0)  # listed right after the first paint
     assert "worse" in ap.broken.text() and "No module named" in ap.broken.toolTip()
     load_demo_model(qtbot, w)
     photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000001.jpg"

@@ -125,6 +125,8 @@ def test_plugin_folder_is_used_for_discovery(qtbot, window, tmp_path, monkeypatc
 
     second = MainWindow()
     qtbot.addWidget(second)
+    second.show()
+    qtbot.waitUntil(lambda: second.attacks.plugin_box.count() > 0)  # after the first paint
     assert second.attacks.plugin_box.findData(PLUGIN_NAME) >= 0
     second.close()
 

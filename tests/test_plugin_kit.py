@@ -306,6 +306,7 @@ def test_new_plugin_appears_in_the_attack_dock_with_its_form_and_runs(qtbot, cap
     qtbot.addWidget(w)
     w.show()
     ap = w.attacks
+    qtbot.waitUntil(lambda: ap.plugin_box.count() > 0)  # listed right after the first paint
     index = ap.plugin_box.findData("kit-gui")
     assert index >= 0 and ap.plugin_box.itemText(index) == "kit-gui — white-box gradient"
     assert "kit" not in ap.broken.text()  # test_kit_gui.py beside it is not a broken plugin

@@ -81,3 +81,30 @@ def test_the_current_image_is_announced_once_per_switch():
     study.set_current(None)
     assert announced == ["MR_small.dcm", "CT_small.dcm", None]
     assert len(study) == 2 and study.current is None
+
+
+def test_events_reach_live_listeners_only_and_disconnect():
+    import gc
+
+    from workbench.session.image_session import ImageSession
+
+    class Panel:
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def on_changed(self, aspect: str) -> None:
+            self.seen.append(aspect)
+
+    session = ImageSession("x.dcm")
+    kept, closed = Panel(), Panel()
+    session.changed.connect(kept.on_changed)
+    session.changed.connect(closed.on_changed)
+    session.set_verification(object())
+    del closed  # a panel that was closed: it must neither receive events nor be kept alive
+    gc.collect()
+    session.set_attack(None)
+    assert kept.seen == ["verification", "attack"] and len(session.changed) == 1
+    session.changed.disconnect(kept.on_changed)
+    session.set_comparison_reference(None)
+    assert kept.seen == ["verification", "attack"]
+    assert len(ImageSession("y.dcm").changed) == 0  # connections are per image

@@ -273,6 +273,22 @@ def test_catalogue_from_source_matches_torchattacks_itself(registry):
     assert module._catalogue_from_source(origin) == module._catalogue_from_import()
 
 
+def test_cached_catalogue_equals_the_parsed_one_and_a_bad_cache_is_rebuilt(registry):
+    """Start-up reads the catalogue from the cache; it must be what parsing gives, and an
+    unreadable cache file is parsed and written again, never trusted."""
+    module = sys.modules[registry.get("ta-pgd").cls.__module__]
+    import importlib.util
+
+    origin = Path(importlib.util.find_spec("torchattacks").origin)
+    parsed = module._catalogue_from_source(origin)
+    assert module._cached_catalogue(origin) == parsed  # writes the cache (or reads it)
+    cached = list(Path(api.cache_dir()).glob("torchattacks-catalogue-*.txt"))
+    assert len(cached) == 1 and module._cached_catalogue(origin) == parsed
+    cached[0].write_text("[('truncated'", encoding="utf-8")
+    assert module._cached_catalogue(origin) == parsed
+    assert cached[0].read_text(encoding="utf-8").startswith("[(")
+
+
 def test_missing_torchattacks_declares_nothing(tmp_path, monkeypatch):
     copy = tmp_path / "torchattacks_adapter.py"  # a separate module name for this import
     shutil.copy(builtin_plugin_dir() / "torchattacks_adapter.py", copy)

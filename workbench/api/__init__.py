@@ -25,6 +25,7 @@ from .detector import NEEDS, VERDICTS, DetectionContext, Detector, Finding
 from .evolution import EvolutionParams, Perturb, evolve
 from .files import (
     artifacts_dir,
+    cache_dir,
     image_tensor,
     new_artifact_path,
     read_image_file,
@@ -55,7 +56,7 @@ __all__ = [
     "API_VERSION", "NEEDS", "PARAM_TYPES", "SCOPES", "THREATS", "VERDICTS",
     "Attack", "AttackResult", "Cancelled", "DetectionContext", "Detector",
     "EvolutionParams", "Finding", "ParamError", "ParamSpec", "Perturb", "RunContext",
-    "artifacts_dir", "circle_mask", "evolve", "image_tensor", "l2_normalise",
+    "artifacts_dir", "cache_dir", "circle_mask", "evolve", "image_tensor", "l2_normalise",
     "loss_gradient", "make_params", "new_artifact_path", "param", "param_specs",
     "params_problems", "paste_patch", "paste_patches_by_class", "project_l2",
     "project_linf", "random_placements", "reached", "read_image_file", "seeded_placements",

@@ -46,6 +46,16 @@ def artifacts_dir() -> str:
     return str(path)
 
 
+def cache_dir() -> str:
+    """Where plugins may keep what they can always recompute (a parsed catalogue, ...):
+    WORKBENCH_HOME/cache. Anything here may be deleted at any time."""
+    from ..home import workbench_home
+
+    path = workbench_home() / "cache"
+    path.mkdir(exist_ok=True)
+    return str(path)
+
+
 def new_artifact_path(kind: str, label: str, suffix: str = ".png") -> str:
     """A new file name under :func:`artifacts_dir`: kind, label and time, never reused
     (so a saved patch is never overwritten by the next run)."""

@@ -224,10 +224,34 @@ def discover_plugins(extra_dirs: list[Path] | None = None, *, user_dir: bool = T
 
 
 class PluginRegistry:
-    """The discovered plugins by name."""
+    """The discovered plugins by name. Without a list, discovery runs when the plugins are
+    first asked for (the window paints before it pays for importing every plugin file)."""
 
-    def __init__(self, plugins: list[PluginInfo] | None = None) -> None:
-        self.plugins = plugins if plugins is not None else discover_plugins()
+    def __init__(self, plugins: list[PluginInfo] | None = None,
+                 extra_dirs: list[Path] | None = None) -> None:
+        self._plugins = plugins
+        self._extra_dirs = extra_dirs
+
+    @property
+    def plugins(self) -> list[PluginInfo]:
+        if self._plugins is None:
+            self._plugins = discover_plugins(self._extra_dirs)
+        return self._plugins
+
+    @property
+    def discovered(self) -> bool:
+        return self._plugins is not None
+
+    def reload(self, extra_dirs: list[Path] | None = None) -> list[PluginInfo]:
+        """Discover again. The list is replaced in place: windows that share it (the
+        Evaluate window) see the new plugins too."""
+        self._extra_dirs = extra_dirs
+        found = discover_plugins(extra_dirs)
+        if self._plugins is None:
+            self._plugins = found
+        else:
+            self._plugins[:] = found
+        return self._plugins
 
     def get(self, name: str, kind: str | None = None) -> PluginInfo:
         """The plugin called ``name`` (of ``kind``, "attack" or "detector", when given)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -52,16 +52,17 @@ class MainWindow(QMainWindow):
         self.report_task: Any = None
         self.study = Study()
         self.runner = JobRunner(self)
-        self.registry = PluginRegistry()
+        # the user's plugin folders (Preferences) join discovery, which runs after the
+        # first paint (_fill_plugins) or when something asks for a plugin first
+        self.registry = PluginRegistry(extra_dirs=preferred_plugin_dirs())
         self._build_central()
         self._build_docks()
         self._build_status_bar()
         build_menus(self)
         self._wire()
         self.use_device_preference()
-        if preferred_plugin_dirs():  # the user's plugin folders (Preferences) join discovery
-            self.reload_plugins()
         self.show_session(None)
+        self._plugins_listed = False  # listed right after the first paint (paintEvent)
 
     # --- construction ------------------------------------------------------------------------
     def _build_central(self) -> None:
@@ -302,9 +303,7 @@ class MainWindow(QMainWindow):
     def reload_plugins(self) -> list[Any]:
         """Discover the plugins again: built-in, the user folder, and the Preferences
         folders. The list is replaced in place because the Evaluate window shares it."""
-        from ..engine.plugins import discover_plugins
-
-        self.registry.plugins[:] = discover_plugins(preferred_plugin_dirs())
+        self.registry.reload(preferred_plugin_dirs())
         self.attacks.fill_plugins()
         return self.registry.plugins
 
@@ -315,6 +314,12 @@ class MainWindow(QMainWindow):
         v = self.view
         return None if v.image is None else render(v.image, v.frame, v.window,
                                                    use_voi_lut=v.use_voi_lut)
+
+    def paintEvent(self, e: Any) -> None:  # noqa: N802
+        super().paintEvent(e)
+        if not self._plugins_listed:  # discovery imports every plugin file: paint first
+            self._plugins_listed = True
+            QTimer.singleShot(0, self.attacks.fill_plugins)
 
     def closeEvent(self, e: Any) -> None:  # noqa: N802
         self.runner.shutdown(5000)  # this window's jobs only; queued checks are dropped

@@ -2,7 +2,7 @@
 
 A result belongs to the image it was computed on: the GUI shows what the current
 `ImageSession` holds and nothing else, so switching images can never leave one image's
-verdict beside another. Views subscribe to `changed` (psygnal, no Qt) and redraw the
+verdict beside another. Views subscribe to `changed` (session.events, no Qt) and redraw the
 aspect named in it.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from psygnal import Signal
+from .events import Signal
 
 #: the aspects `ImageSession.changed` names
 ASPECTS = ("image", "prediction", "attack", "findings", "verification", "comparison")

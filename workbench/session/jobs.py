@@ -14,9 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from psygnal import Signal
-
 from ..api import Cancelled
+from .events import Signal
 
 T = TypeVar("T")
 

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from psygnal import Signal
-
+from .events import Signal
 from .image_session import ImageSession
 
 CACHE_BYTES = 2 * 1024**3  # decoded images kept in memory (least recently shown dropped)

@@ -67,13 +67,12 @@ class AttackPanel(QWidget):
         layout.addWidget(self.broken)
         layout.addStretch(1)
         self.set_running(False)
-        self.fill_plugins()
+        self.summary.setText("Loading plugins…")  # the window fills the list after painting
         self.plugin_box.currentIndexChanged.connect(self._on_plugin)
         self.run_current.clicked.connect(
             lambda: self.run_on([self.study.current.path] if self.study.current else []))
         self.run_selected.clicked.connect(lambda: self.run_on(self.selected()))
         self.cancel_button.clicked.connect(self.cancel)
-        self._on_plugin(self.plugin_box.currentIndex())
 
     def set_running(self, running: bool) -> None:
         self.run_current.setEnabled(not running)
