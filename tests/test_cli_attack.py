@@ -36,6 +36,31 @@ def test_predict_json(shared_data):
     assert record["class"] == max(probs, key=probs.get)
 
 
+def test_predict_gives_no_diagnosis_from_a_model_trained_on_other_images(shared_data):
+    """The dermoscopy model on a chest CR: the command fails with the reason, prints no
+    class, and with --allow-mismatch labels its output as not a diagnosis."""
+    cr = shared_data / "dicom" / "pydicom-data" / "RG1_J2KR.dcm"  # CR, BodyPartExamined CHEST
+    out = wb("predict", "--model", "demo", str(cr))
+    assert out.returncode == 1
+    assert "RG1_J2KR.dcm" in out.stderr and "chest X-ray (CR)" in out.stderr
+    assert "dermoscopy" in out.stderr and "not a diagnosis" in out.stderr
+    assert "melanoma" not in out.stdout and "nevus" not in out.stdout
+    out = wb("predict", "--model", "demo", "--allow-mismatch", "--json", str(cr))
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)
+    assert "chest X-ray" in record["not_a_diagnosis"]
+    auto = wb("predict", "--model", "auto", str(cr))
+    assert auto.returncode == 1 and "no shipped model fits a chest X-ray (CR)" in auto.stderr
+
+
+def test_predict_auto_picks_the_model_that_fits(shared_data):
+    photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000000.jpg"
+    out = wb("predict", "--model", "auto", "--json", str(photo))
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)
+    assert record["model"] == "demo_melanoma" and "not_a_diagnosis" not in record
+
+
 def test_attack_writes_new_files_and_results(shared_data, tmp_path):
     photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000002.jpg"
     dicom = pydicom_test_file("CT_small.dcm")

@@ -23,7 +23,8 @@ def open_and_wait(qtbot, w, path):
 
 
 def test_pgd_from_the_form_flips_the_prediction_and_shows_the_heatmap(qtbot, window,
-                                                                      shared_data, tmp_path):
+                                                                      shared_data, tmp_path,
+                                                                      monkeypatch):
     w = window
     load_demo_model(qtbot, w)
     photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000002.jpg"
@@ -53,6 +54,22 @@ def test_pgd_from_the_form_flips_the_prediction_and_shows_the_heatmap(qtbot, win
     saved = w.save_adversarial(str(tmp_path / "adv.png"))
     assert saved and saved.endswith(".png")
     assert saved in w.study_list.paths()
+    # the button itself (it once passed Qt's checked=False as the file name and did nothing)
+    from PySide6.QtWidgets import QFileDialog
+
+    from workbench.imaging.loader import load_image
+
+    target = tmp_path / "from_button.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (str(target), "")))
+    w.study_list.select_path(str(photo))  # saving opened the copy; back to the attacked photo
+    qtbot.waitUntil(lambda: view.result is result, timeout=TIMEOUT)
+    view.save_button.click()
+    assert target.is_file() and str(target) in w.study_list.paths()
+    again, original = load_image(target), load_image(photo)
+    assert again.pixels.shape == original.pixels.shape
+    changed = np.abs(again.pixels.astype(int) - original.pixels.astype(int))
+    assert 0 < changed.max() <= round(0.03 * 255) + 1  # the adversarial pixels, within eps
 
 
 BROKEN = '''

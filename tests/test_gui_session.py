@@ -68,8 +68,10 @@ def test_results_follow_the_current_image_and_come_back_without_a_model_call(
     assert "No attack has been run on CT_small.dcm" in w.result_view.verdict.text()
     assert "CT_small.dcm" in w.provenance.header.text()
     assert "ISIC" not in w.models.header.text()
-    qtbot.waitUntil(lambda: "CT_small.dcm" in w.models.header.text()
-                    and w.models.prediction.topLevelItemCount() == 2, timeout=TIMEOUT)
+    # the skin model gives the CT no diagnosis: a warning instead (models.fit)
+    assert "CT_small.dcm: no diagnosis" in w.models.header.text()
+    assert w.models.mismatch.isVisibleTo(w) and "this image is a CT" in w.models.mismatch.text()
+    assert w.models.prediction.topLevelItemCount() == 0
 
     # switch back: the photo's findings, evidence, attack and prediction, no model call
     before = calls["n"]
@@ -97,3 +99,20 @@ def test_an_unreadable_entry_shows_its_error_not_the_previous_image(qtbot, windo
     assert "broken.dcm" in w.error_box.text()
     assert "broken.dcm" in w.windowTitle()
     assert w.detectors.rows() == [] and "broken.dcm" in w.detectors.header.text()
+
+
+def test_a_chest_x_ray_gets_a_warning_not_a_skin_diagnosis(qtbot, window, shared_data):
+    w = window
+    w.models.load_model("demo")
+    qtbot.waitUntil(lambda: w.study.model is not None, timeout=TIMEOUT)
+    calls = {"n": 0}
+    w.study.model.register_forward_pre_hook(lambda *_a: calls.__setitem__("n", calls["n"] + 1))
+    cr = shared_data / "dicom" / "pydicom-data" / "RG1_J2KR.dcm"
+    _open(qtbot, w, cr)
+    qtbot.wait(300)
+    text = w.models.mismatch.text()
+    assert w.models.mismatch.isVisibleTo(w)
+    assert "dermoscopy photographs" in text and "chest X-ray (CR)" in text
+    assert "not a diagnosis" in text
+    assert w.models.prediction.topLevelItemCount() == 0 and w.models.predicted_class() == ""
+    assert calls["n"] == 0  # not even asked

@@ -62,3 +62,17 @@ def test_html_and_pdf_reports(shared_data, tmp_path, _private_home):
 def test_report_of_a_missing_file_is_a_one_line_error(tmp_path):
     out = wb("report", str(tmp_path / "nope.dcm"), "--out", str(tmp_path / "r.html"))
     assert out.returncode == 2 and "no such file" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_report_gives_no_diagnosis_from_a_model_that_does_not_fit(shared_data):
+    """The dermoscopy model on a chest CR: the case says why there is no diagnosis and
+    carries no class probabilities."""
+    from workbench.models.zoo import load_model
+    from workbench.report.case_report import build_case, render_html
+
+    cr = shared_data / "dicom" / "pydicom-data" / "RG1_J2KR.dcm"
+    case = build_case(cr, model=load_model("demo"), model_name="demo")
+    assert "probabilities" not in case["prediction"]
+    assert "chest X-ray (CR)" in case["prediction"]["not_fit"]
+    html = render_html([case])
+    assert "no diagnosis" in html and "melanoma 0." not in html and "nevus 0." not in html

@@ -46,30 +46,57 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """Classify each input with a model that fits it. A model trained on other images
+    (a skin model on a CT) gives no diagnosis: the file is reported as failed unless
+    ``--allow-mismatch``, and even then its output is labelled as not a diagnosis."""
     from ..imaging.errors import ImageLoadError
     from ..imaging.loader import load_image
     from ..models.classifier import predict_proba
+    from ..models.fit import describe_image, fit_problem
+    from ..models.zoo import fitting_model
 
-    model = load_model_on(args.model, args.device)
-    names = model.class_names
+    models: dict[str, Any] = {}
     failures = 0
     for f in image_files(args.inputs):
         try:
-            x, _ = _tensor(load_image(f))
+            image = load_image(f)
+            x, _ = _tensor(image)
         except ImageLoadError as exc:
             print_error(str(exc))
             failures += 1
             continue
-        probs = predict_proba(model, x)[0]
-        best = int(probs.argmax())
-        record = {"input": str(f), "class": names[best],
-                  "probabilities": {n: round(float(probs[i]), 6) for i, n in enumerate(names)}}
-        if args.json:
-            print_json_line(record)
-        else:
-            shown = "  ".join(f"{n} {float(probs[i]):.3f}" for i, n in enumerate(names))
-            print(f"{f.name}: {names[best]}  ({shown})")
+        name = fitting_model(image) if args.model == "auto" else args.model
+        if name is None:
+            print_error(f"{f}: no shipped model fits {describe_image(image)}; name one with "
+                        "--model")
+            failures += 1
+            continue
+        if name not in models:
+            models[name] = load_model_on(name, args.device)
+        model = models[name]
+        problem = fit_problem(model.card, image)
+        if problem is not None and not args.allow_mismatch:
+            print_error(f"{f}: {problem} (--allow-mismatch prints the output anyway)")
+            failures += 1
+            continue
+        _print_prediction(f, model, predict_proba(model, x)[0], problem, args.json)
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _print_prediction(f: Path, model: Any, probs: Any, problem: str | None,
+                      as_json: bool) -> None:
+    names = model.class_names
+    best = int(probs.argmax())
+    record = {"input": str(f), "model": model.card.name, "class": names[best],
+              "probabilities": {n: round(float(probs[i]), 6) for i, n in enumerate(names)}}
+    if problem is not None:
+        record["not_a_diagnosis"] = problem
+    if as_json:
+        print_json_line(record)
+        return
+    shown = "  ".join(f"{n} {float(probs[i]):.3f}" for i, n in enumerate(names))
+    label = "model output, NOT A DIAGNOSIS: " if problem else ""
+    print(f"{f.name}: {label}{names[best]}  ({shown})")
 
 
 def _sign_export(saved: Path, original: Path, identity: Any, description: str) -> None:
@@ -231,8 +258,13 @@ def _plugins_arguments(pl: argparse.ArgumentParser) -> None:
 
 def _predict_arguments(pr: argparse.ArgumentParser) -> None:
     pr.add_argument("inputs", nargs="+", metavar="INPUT")
-    pr.add_argument("--model", default="demo", help="demo, demo-surrogate, or a model card")
+    pr.add_argument("--model", default="demo",
+                    help="demo, demo-surrogate, a model card, or auto (the model that fits "
+                         "each image)")
     pr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    pr.add_argument("--allow-mismatch", action="store_true",
+                    help="print the output of a model on images it was not trained on "
+                         "(labelled as not a diagnosis) instead of failing")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(handler=cmd_predict)
 

@@ -23,6 +23,14 @@ class ModelCard:
     split: dict[str, Any] = field(default_factory=dict)  # seed, fractions, image ids
     metrics: dict[str, Any] = field(default_factory=dict)  # measured clean accuracy, AUROC, n
     notes: str = ""
+    # what the model was trained on (models.fit.ImageFit); a card without it fits nothing
+    fits: Any = None
+
+    def __post_init__(self) -> None:
+        from .fit import ImageFit
+
+        if not isinstance(self.fits, ImageFit):
+            self.fits = ImageFit.from_json(self.fits)
 
     @property
     def positive_index(self) -> int:
@@ -33,6 +41,7 @@ class ModelCard:
         d["input_size"] = list(self.input_size)
         d["mean"], d["std"] = list(self.mean), list(self.std)
         d["class_names"] = list(self.class_names)
+        d["fits"] = self.fits.to_json()
         return d
 
     def save(self, path: Path) -> None:

@@ -50,3 +50,19 @@ def load_model(name_or_path: str | os.PathLike[str], device: Any = "cpu") -> Any
     from .classifier import load_classifier
 
     return load_classifier(resolve_card(name_or_path), device)
+
+
+def fitting_model(image: Any) -> str | None:
+    """The first named model whose card says it fits ``image`` (``--model auto``), or
+    None when no shipped model does."""
+    from .card import ModelCard
+    from .fit import fit_problem
+
+    for name in NAMED:
+        try:
+            card = ModelCard.load(resolve_card(name))
+        except ModelLoadError:
+            continue  # not installed: the others may still fit
+        if fit_problem(card, image) is None:
+            return name
+    return None

@@ -55,13 +55,19 @@ def build_case(path: str | Path, *, model: Any = None, model_name: str = "",
                           "record_source": v.record_source,
                           "checks": [(c.name, c.status, c.message) for c in v.checks]}
     if model is not None:
-        from ..api import image_tensor
-        from ..models.classifier import predict_proba
+        from ..models.fit import fit_problem
 
-        probs = predict_proba(model, image_tensor(image))[0]
-        case["prediction"] = {"model": model_name or model.card.name,
-                              "probabilities": {n: round(float(probs[i]), 4)
-                                                for i, n in enumerate(model.class_names)}}
+        problem = fit_problem(model.card, image)
+        if problem is not None:  # no diagnosis from a model trained on other images
+            case["prediction"] = {"model": model_name or model.card.name, "not_fit": problem}
+        else:
+            from ..api import image_tensor
+            from ..models.classifier import predict_proba
+
+            probs = predict_proba(model, image_tensor(image))[0]
+            case["prediction"] = {"model": model_name or model.card.name,
+                                  "probabilities": {n: round(float(probs[i]), 4)
+                                                    for i, n in enumerate(model.class_names)}}
     findings = []
     for det in detectors or []:
         from ..api import make_params
@@ -120,7 +126,11 @@ def render_html(cases: list[dict[str, Any]], title: str = "Case report") -> str:
         parts.append("<table><tr><th>check</th><th>status</th><th>result</th></tr>" + "".join(
             f"<tr><td>{e(n)}</td><td style='color:{colours.get(s, '#222')}'>{e(s)}</td>"
             f"<td>{e(m)}</td></tr>" for n, s, m in prov["checks"]) + "</table>")
-        if "prediction" in case:
+        if "prediction" in case and "not_fit" in case["prediction"]:
+            p = case["prediction"]
+            parts.append(f"<p style='color:#a06a00'><b>Model {e(p['model'])}: no "
+                         f"diagnosis.</b> {e(p['not_fit'])}</p>")
+        elif "prediction" in case:
             p = case["prediction"]
             parts.append(f"<p>Model <b>{e(p['model'])}</b>: " + ", ".join(
                 f"{e(k)} {v:.3f}" for k, v in p["probabilities"].items()) + "</p>")

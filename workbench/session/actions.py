@@ -85,8 +85,11 @@ def attack(targets: list[tuple[ImageSession, int]], plugin: Any, model: Any, mod
     """Attack each (session, frame); each image's outcome lands in its own session as it
     is ready. A per-image failure is published as (session, message) and the rest go on;
     a universal attack is one run over all of them."""
+    from ..models.fit import fit_problem
+
     jobs = [(s, s.image, frame) for s, frame in targets]
     class_names = tuple(model.class_names)
+    warnings = {s.path: fit_problem(model.card, image) for s, image, _f in jobs}
 
     def run_one(job: Job, batch: Any, offset: int, n: int) -> Any:
         from ..engine.attack_runner import AttackCancelled, run_attack
@@ -100,22 +103,12 @@ def attack(targets: list[tuple[ImageSession, int]], plugin: Any, model: Any, mod
             raise Cancelled(f"{plugin.name}: cancelled") from None
 
     def universal(job: Job) -> None:
-        import torch
-        import torch.nn.functional as F  # noqa: N812
-
-        from ..imaging.model_input import to_model_input
-
-        xs = []
-        for _s, image, frame in jobs:
-            x, _ = to_model_input(image, frame)
-            t = torch.from_numpy(x)[None]
-            t = t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t
-            xs.append(F.interpolate(t, size=(UNIVERSAL_SIZE, UNIVERSAL_SIZE), mode="area"))
-        batch = torch.cat(xs)
+        batch = _universal_batch([(image, frame) for _s, image, frame in jobs])
         outcome = run_one(job, batch, 0, 1)
         first, image, _ = jobs[0]
         job.publish((first, AttackRun(outcome, batch[0].numpy(), None, image, 0, class_names,
-                                      model_name, universal=True, n_images=len(jobs))))
+                                      model_name, universal=True, n_images=len(jobs),
+                                      fit_warning=warnings[first.path])))
 
     def per_image(job: Job) -> None:
         import torch
@@ -138,7 +131,7 @@ def attack(targets: list[tuple[ImageSession, int]], plugin: Any, model: Any, mod
                              + traceback.format_exc(limit=-2)))
                 continue
             job.publish((session, AttackRun(outcome, x, mapping, image, frame, class_names,
-                                            model_name)))
+                                            model_name, fit_warning=warnings[session.path])))
 
     def work(job: Job) -> None:
         if getattr(plugin, "scope", "per-image") == "universal":
@@ -158,6 +151,23 @@ def attack(targets: list[tuple[ImageSession, int]], plugin: Any, model: Any, mod
 
     return Job(f"{plugin.name} on {len(jobs)} image(s)", work, on_partial=land,
                subject=jobs[0][0].path if len(jobs) == 1 else None)
+
+
+def _universal_batch(images: list[tuple[Any, int]]) -> Any:
+    """One batch of all (image, frame): a universal attack trains over them together, so
+    they are resized to one working size (and grey ones given three channels)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    from ..imaging.model_input import to_model_input
+
+    xs = []
+    for image, frame in images:
+        x, _ = to_model_input(image, frame)
+        t = torch.from_numpy(x)[None]
+        t = t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t
+        xs.append(F.interpolate(t, size=(UNIVERSAL_SIZE, UNIVERSAL_SIZE), mode="area"))
+    return torch.cat(xs)
 
 
 def detect(session: ImageSession, infos: list[Any], model: Any, model_name: str) -> Job:

@@ -49,6 +49,8 @@ class AttackRun:
     model_name: str
     universal: bool = False
     n_images: int = 1
+    # why the model's classes are no diagnosis here (models.fit), when it does not fit
+    fit_warning: str | None = None
 
 
 @dataclass

@@ -12,6 +12,7 @@ import torch
 
 from ..models.card import ModelCard
 from ..models.classifier import load_classifier
+from ..models.fit import ImageFit
 from .data import (
     CLASS_NAMES,
     POSITIVE_CLASS,
@@ -22,6 +23,10 @@ from .data import (
 )
 from .metrics import EVAL_PREPROCESSING, evaluate
 from .train import MEAN, STD, train_one
+
+# what the demo models fit: the warning on any other image names this description
+DERMOSCOPY = ImageFit(description="dermoscopy photographs of skin lesions (ISIC, colour)",
+                      modalities=("XC", "DMS"), colour=True)
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,7 @@ def train_and_ship(model: DemoModel, data: DemoData, args: argparse.Namespace
         input_size=(args.size, args.size), mean=MEAN, std=STD,
         class_names=CLASS_NAMES, positive_class=POSITIVE_CLASS,
         training_data=model.training_data, split=split_record(data, model),
-        notes=card_notes(model, args.arch))
+        notes=card_notes(model, args.arch), fits=DERMOSCOPY)
     card_path = args.out / f"{model.name}.json"
     card.save(card_path)
     # measure the shipped files, through the project's own loader

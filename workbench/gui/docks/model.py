@@ -43,6 +43,11 @@ class ModelPanel(QWidget):
         self.status.setWordWrap(True)
         self.header = QLabel("No image open.")
         self.header.setWordWrap(True)
+        self.mismatch = QLabel()  # the model does not fit the image: why, instead of an answer
+        self.mismatch.setWordWrap(True)
+        self.mismatch.setStyleSheet("background: #c98a0a; color: white; padding: 6px; "
+                                    "border-radius: 4px; font-weight: bold;")
+        self.mismatch.hide()
         self.prediction = QTreeWidget()
         self.prediction.setHeaderLabels(["Class", "Probability", ""])
         self.prediction.setRootIsDecorated(False)
@@ -56,6 +61,7 @@ class ModelPanel(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.status)
         layout.addWidget(self.header)
+        layout.addWidget(self.mismatch)
         layout.addWidget(self.prediction)
         self.model_box.activated.connect(self._on_model_choice)
         self.surrogate_box.activated.connect(lambda _i: self.load_surrogate())
@@ -141,13 +147,22 @@ class ModelPanel(QWidget):
             self._refresh()
 
     def _refresh(self) -> None:
+        from ...models.fit import fit_problem
+
         self.prediction.clear()
+        self.mismatch.hide()
         s, model, name = self.session, self.study.model, self.study.model_name
         if s is None:
             self.header.setText("No image open.")
             return
         if model is None:
             self.header.setText(f"{s.name}: load a model to classify it")
+            return
+        problem = fit_problem(model.card, s.image) if s.image is not None else None
+        if problem is not None:  # never a diagnosis from a model trained on other images
+            self.header.setText(f"{name} on {s.name}: no diagnosis")
+            self.mismatch.setText("⚠ " + problem)
+            self.mismatch.show()
             return
         p = s.prediction(name, self.frame)
         if p is not None:

@@ -143,9 +143,13 @@ class AttackResultView(QWidget):
         def probs(d: dict) -> str:
             return ", ".join(f"{k} {v:.3f}" for k, v in d.items())
 
-        self.titles[0].setText(f"Original: {info['clean_class']}")
+        # a model that does not fit the image gives classes, not a diagnosis: say so
+        output = " (model output, not a diagnosis)" if result.fit_warning else ""
+        if result.fit_warning:
+            self.header.setText(f"Attack result — {Path(path).name}. ⚠ {result.fit_warning}")
+        self.titles[0].setText(f"Original{output}: {info['clean_class']}")
         self.captions[0].setText(probs(info["clean_probabilities"]))
-        self.titles[1].setText(f"Adversarial: {info['adversarial_class']}")
+        self.titles[1].setText(f"Adversarial{output}: {info['adversarial_class']}")
         self.captions[1].setText(probs(info["adversarial_probabilities"]))
         self.titles[2].setText("Perturbation |adv − orig|")
         self.captions[2].setText(
