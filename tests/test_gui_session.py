@@ -103,7 +103,11 @@ def test_an_unreadable_entry_shows_its_error_not_the_previous_image(qtbot, windo
 
 def test_a_chest_x_ray_gets_a_warning_not_a_skin_diagnosis(qtbot, window, shared_data):
     w = window
+    # the Model box never names a model that is not loaded
+    assert w.models.model_box.currentText() == "(choose a model)" and w.study.model is None
+    assert "No model loaded" in w.models.status.text()
     w.models.load_model("demo")
+    assert w.models.model_box.currentText() == "demo"
     qtbot.waitUntil(lambda: w.study.model is not None, timeout=TIMEOUT)
     calls = {"n": 0}
     w.study.model.register_forward_pre_hook(lambda *_a: calls.__setitem__("n", calls["n"] + 1))

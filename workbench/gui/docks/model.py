@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from ...session import actions
 
 NO_SURROGATE = "(none)"
+NO_MODEL = "(choose a model)"
 
 
 class ModelPanel(QWidget):
@@ -33,13 +34,14 @@ class ModelPanel(QWidget):
         self.frame = 0
         self._pending: set[tuple[str, str, int]] = set()  # predictions being computed
         self.model_box = QComboBox()
-        self.model_box.addItems(["demo", "demo-surrogate", "Load model card…"])
+        # the box never names a model that is not loaded: it starts on "choose a model"
+        self.model_box.addItems([NO_MODEL, "demo", "demo-surrogate", "Load model card…"])
         self.surrogate_box = QComboBox()
         self.surrogate_box.addItems([NO_SURROGATE, "demo-surrogate", "demo"])
         self.surrogate_box.setCurrentText("demo-surrogate")
         self.device_box = QComboBox()
         self.device_box.addItem("auto")
-        self.status = QLabel("No model loaded")
+        self.status = QLabel("No model loaded: choose one above.")
         self.status.setWordWrap(True)
         self.header = QLabel("No image open.")
         self.header.setWordWrap(True)
@@ -65,8 +67,8 @@ class ModelPanel(QWidget):
         layout.addWidget(self.prediction)
         self.model_box.activated.connect(self._on_model_choice)
         self.surrogate_box.activated.connect(lambda _i: self.load_surrogate())
-        self.device_box.activated.connect(
-            lambda _i: self.load_model(self.study.model_name or "demo"))
+        self.device_box.activated.connect(  # a loaded model moves to the chosen device
+            lambda _i: self.load_model(self.study.model_name) if self.study.model else None)
         study.models_changed.connect(self._refresh)
 
     # --- models -----------------------------------------------------------------------------
@@ -76,6 +78,9 @@ class ModelPanel(QWidget):
 
     def _on_model_choice(self, index: int) -> None:
         text = self.model_box.itemText(index)
+        if text == NO_MODEL:
+            self._show_loaded()
+            return
         if text.startswith("Load model card"):
             name, _ = QFileDialog.getOpenFileName(self, "Model card", "", "Model cards (*.json)")
             if not name:
@@ -86,11 +91,14 @@ class ModelPanel(QWidget):
         self.load_model(text)
 
     def load_model(self, name: str) -> None:
+        if self.model_box.findText(name) < 0:
+            self.model_box.insertItem(1, name)
+        self.model_box.setCurrentText(name)
         self.status.setText(f"Loading {name}…")
         job = actions.load_model(self.study, name, self.device_box.currentText())
         done = job.on_result
         job.on_result = lambda m: (done(m), self._on_loaded(m))
-        job.on_error = lambda message: (self.status.setText(f"Cannot load {name}"),
+        job.on_error = lambda message: (self._show_loaded(f"Cannot load {name}. "),
                                         self.report_error(message, "Model"))
         self.runner.start(job, priority=1)
         self.load_surrogate()
@@ -125,6 +133,13 @@ class ModelPanel(QWidget):
         box.setCurrentText(device)
         if self.study.model is not None:
             self.load_model(self.study.model_name)
+
+    def _show_loaded(self, prefix: str = "") -> None:
+        """Point the box back at the model actually loaded (or "choose a model")."""
+        self.model_box.setCurrentText(self.study.model_name or NO_MODEL)
+        if prefix or self.study.model is None:
+            self.status.setText(prefix + ("No model loaded: choose one above."
+                                          if self.study.model is None else ""))
 
     def fill_devices(self) -> None:
         from ...models.device import available_devices
