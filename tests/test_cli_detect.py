@@ -61,8 +61,10 @@ def test_detect_json_lines_and_exit_codes(shared_data, photos, tmp_path, capsys)
     jpeg = shared_data / "dermoscopy" / "isic" / "images" / f"{IDS[0]}.jpg"
     ct = tmp_path / "CT_small.dcm"
     shutil.copy(pydicom_test_file("CT_small.dcm"), ct)
-    code = main(["detect", "--json", "--detectors", "noise-residual,ela,dicom-header",
-                 str(png), str(jpeg), str(ct)])
+    # an empty calibration folder: only it is asked, so the shipped thresholds stay out
+    none = str(tmp_path / "no calibrations")
+    code = main(["detect", "--json", "--calibration", none, "--detectors",
+                 "noise-residual,ela,dicom-header", str(png), str(jpeg), str(ct)])
     out = rows(capsys.readouterr().out)
     assert code == 0  # nothing flagged: uncalibrated, inconclusive or clean
     assert len(out) == 9
@@ -97,16 +99,16 @@ def test_detect_json_lines_and_exit_codes(shared_data, photos, tmp_path, capsys)
     assert main(["detect", str(tmp_path / "missing.png")]) == 2
 
 
-def test_model_detectors_from_the_cli(photos, capsys):
+def test_model_detectors_from_the_cli(photos, capsys, tmp_path):
     folder, _ = photos
     png = folder / f"{IDS[1]}.png"
-    code = main(["detect", "--json", "--device", "cpu", "--detectors",
-                 "feature-squeezing,transform-instability", str(png)])
+    code = main(["detect", "--json", "--device", "cpu", "--calibration", str(tmp_path),
+                 "--detectors", "feature-squeezing,transform-instability", str(png)])
     out = rows(capsys.readouterr().out)
     assert code == 0 and [r["verdict"] for r in out] == ["uncalibrated"] * 2
     assert all(r["score"] >= 0 for r in out)
-    code = main(["detect", "--json", "--model", "none", "--detectors", "feature-squeezing",
-                 str(png)])
+    code = main(["detect", "--json", "--model", "none", "--calibration", str(tmp_path),
+                 "--detectors", "feature-squeezing", str(png)])
     (row,) = rows(capsys.readouterr().out)
     assert code == 0 and row["verdict"] == "inconclusive" and row["explanation"] == \
         "needs a model"
@@ -132,3 +134,18 @@ def test_calibrate_then_detect_uses_the_saved_threshold(photos, capsys):
     # a decisive detector has nothing to calibrate
     assert main(["calibrate", "--detector", "dicom-header", "--clean", str(folder)]) == 2
     assert "not calibratable" in capsys.readouterr().err
+
+
+def test_shipped_thresholds_judge_photos_but_not_a_ct(shared_data, tmp_path, capsys):
+    """A fresh install (no calibration step) judges a dermoscopy photo with the shipped
+    thresholds; a CT is not judged by thresholds measured on photos."""
+    jpeg = shared_data / "dermoscopy" / "isic" / "images" / f"{IDS[0]}.jpg"
+    ct = tmp_path / "CT_small.dcm"
+    shutil.copy(pydicom_test_file("CT_small.dcm"), ct)
+    code = main(["detect", "--json", "--detectors", "noise-residual", str(jpeg), str(ct)])
+    photo_row, ct_row = rows(capsys.readouterr().out)
+    assert code in (0, 1)
+    assert photo_row["calibrated"] and photo_row["threshold"] is not None
+    assert photo_row["verdict"] in ("clean", "suspicious")
+    assert ct_row["verdict"] == "uncalibrated" and ct_row["threshold"] is None
+    assert "calibrated on XC images, not CT" in ct_row["explanation"]

@@ -44,6 +44,9 @@ def test_sign_verify_then_tamper_a_copy_shows_pixels_changed(qtbot, window, tmp_
     rows = {r[1]: r for r in w.provenance.check_rows()}
     assert rows["Pixels"][0] == "✔" and rows["Signature"][0] == "✔"
     assert rows["Ledger"][0] == "✔"  # signing appended the record to the ledger
+    # the case verdict: the signed record decides, before any detector has run
+    assert w.verdict_banner.banner.text() == ("CT_small.dcm — Authentic: the image matches "
+                                              "its signed capture record")
 
     # a copy of the image and its sidecar, with one pixel altered on disk
     copy = tmp_path / "copy" / "CT_small.dcm"
@@ -63,6 +66,8 @@ def test_sign_verify_then_tamper_a_copy_shows_pixels_changed(qtbot, window, tmp_
     rows = {r[1]: r for r in w.provenance.check_rows()}
     assert rows["Pixels"][0] == "✖" and rows["Pixels"][2] == "pixels changed"
     assert "pixels changed" in w.provenance.summary_label.text()
+    assert "Tampered" in w.verdict_banner.banner.text()
+    assert "pixels" in w.verdict_banner.reasons.text()
 
 
 def test_copy_without_sidecar_is_found_in_the_ledger(qtbot, window, tmp_path):

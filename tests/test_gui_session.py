@@ -41,6 +41,8 @@ def test_results_follow_the_current_image_and_come_back_without_a_model_call(
     qtbot.waitUntil(lambda: w.detect_task is None, timeout=TIMEOUT)
     photo_rows = w.detectors.rows()
     assert len(photo_rows) >= 7 and "ISIC_0000002.jpg" in w.detectors.header.text()
+    photo_banner = w.verdict_banner.banner.text()
+    assert photo_banner.startswith("ISIC_0000002.jpg — ") and "No verdict yet" not in photo_banner
     item = next(w.detectors.table.topLevelItem(i)
                 for i in range(w.detectors.table.topLevelItemCount())
                 if w.detectors.table.topLevelItem(i).text(0).endswith("▣"))
@@ -67,6 +69,8 @@ def test_results_follow_the_current_image_and_come_back_without_a_model_call(
     assert "CT_small.dcm" in w.result_view.header.text()
     assert "No attack has been run on CT_small.dcm" in w.result_view.verdict.text()
     assert "CT_small.dcm" in w.provenance.header.text()
+    qtbot.waitUntil(lambda: "no capture record" in w.verdict_banner.banner.text())
+    assert w.verdict_banner.banner.text().startswith("CT_small.dcm — No verdict yet")
     assert "ISIC" not in w.models.header.text()
     # the skin model gives the CT no diagnosis: a warning instead (models.fit)
     assert "CT_small.dcm: no diagnosis" in w.models.header.text()
@@ -85,6 +89,7 @@ def test_results_follow_the_current_image_and_come_back_without_a_model_call(
     assert w.evidence_view.array is not None
     assert [w.models.prediction.topLevelItem(i).text(1) for i in range(2)] == photo_prediction
     assert "ISIC_0000002.jpg" in w.models.header.text()
+    assert w.verdict_banner.banner.text() == photo_banner
 
 
 def test_an_unreadable_entry_shows_its_error_not_the_previous_image(qtbot, window, tmp_path):

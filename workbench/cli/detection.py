@@ -51,26 +51,21 @@ def _selected(registry: Any, names: str | None) -> list[Any]:
     return out
 
 
-def _model_name(model: Any) -> str:
-    card = getattr(model, "card", None)
-    return str(getattr(card, "name", "")) if model is not None else ""
-
-
-def _threshold(info: Any, detector: Any, params: Any, model_name: str,
-               directory: str | None) -> tuple[float | None, str]:
-    """The saved threshold that applies, and a note when one exists but does not."""
+def _threshold(info: Any, detector: Any, params: Any, model: Any, directory: str | None,
+               image: Any, cache: dict[tuple[str, str], tuple[float | None, str]]
+               ) -> tuple[float | None, str]:
+    """The saved threshold that applies to this image (the user's, else the shipped one;
+    a calibration on photos does not judge a CT), and a note when one exists but does not.
+    Looked up once per detector and modality."""
     if not info.calibratable:
         return None, ""
-    from ..engine.calibration import CalibrationError, load_calibration
+    from ..engine.calibration import image_modality, threshold_for
 
-    try:
-        cal = load_calibration(info.name, directory)
-    except CalibrationError as exc:
-        return None, str(exc)
-    if cal is None:
-        return None, ""
-    ok, why = cal.applies_to(detector, params, model_name)
-    return (cal.threshold, "") if ok else (None, f"saved calibration not used: {why}")
+    key = (info.name, image_modality(image))
+    if key not in cache:
+        cal, note = threshold_for(info.name, detector, params, model, directory, image=image)
+        cache[key] = (cal.threshold if cal is not None else None), note
+    return cache[key]
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -86,13 +81,12 @@ def cmd_detect(args: argparse.Namespace) -> int:
     reference = load_image(args.reference) if args.reference else None
     wants_model = any("model" in i.needs for i in infos)
     model = load_model_on(args.model, args.device) if wants_model and args.model != "none" else None
-    model_name = _model_name(model)
     detectors = []
     for info in infos:
         det = info.create()
         params = api.make_params(det.Params, {})
-        threshold, note = _threshold(info, det, params, model_name, args.calibration)
-        detectors.append((det, params, threshold, note))
+        detectors.append((info, det, params))
+    thresholds: dict[tuple[str, str], tuple[float | None, str]] = {}
 
     flagged = failures = 0
     if not args.json:
@@ -106,7 +100,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
             failures += 1
             continue
         image_flagged = False
-        for det, params, threshold, note in detectors:
+        for info, det, params in detectors:
+            threshold, note = _threshold(info, det, params, model, args.calibration, image,
+                                         thresholds)
             try:
                 out = run_detector(det, image, params, model=model, reference=reference,
                                    threshold=threshold)

@@ -50,6 +50,9 @@ class Calibration:
     date: str  # UTC, ISO 8601
     model: str = ""  # the model card's name, for detectors that need a model
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}
+    # what the clean images were (DICOM modality codes; photos XC): a threshold measured
+    # on dermoscopy photos says nothing about how often a clean CT reaches it
+    modalities: list[str] = field(default_factory=list)
     format: str = FORMAT
     version: int = 1
 
@@ -114,6 +117,48 @@ def load_calibration(name: str, directory: str | os.PathLike[str] | None = None
         raise CalibrationError(f"{path}: unreadable calibration ({exc})") from None
 
 
+def shipped_calibration_dir() -> Path:
+    """``resources/calibration``: thresholds shipped for the demo models, made on their
+    cards' training images (never the test split), so a fresh install gives calibrated
+    verdicts. The user's own calibrations (WORKBENCH_HOME/calibration) come first."""
+    from ..models.zoo import models_dir
+
+    return models_dir().parent / "calibration"
+
+
+def image_modality(image: Any) -> str:
+    """The image's modality code for calibration purposes: photos are XC."""
+    return "XC" if image.kind == "photo" else str(image.modality or "OT").upper()
+
+
+def threshold_for(name: str, detector: Any, params: Any, model: Any,
+                  directory: str | os.PathLike[str] | None = None, image: Any = None
+                  ) -> tuple[Calibration | None, str]:
+    """The saved calibration that applies to ``detector`` run with ``params`` on
+    ``model`` (matched by its card's name) for ``image`` (its modality must be one the
+    calibration images had), and a note when one exists but does not apply.
+    ``directory`` given: only that folder; else the user's, then the shipped."""
+    card_name = str(getattr(getattr(model, "card", None), "name", "")) if model else ""
+    note = ""
+    for folder in ([directory] if directory is not None else [None, shipped_calibration_dir()]):
+        try:
+            cal = load_calibration(name, folder)
+        except CalibrationError as exc:
+            note = str(exc)
+            continue
+        if cal is None:
+            continue
+        ok, why = cal.applies_to(detector, params, card_name)
+        if ok and image is not None and cal.modalities and \
+                image_modality(image) not in cal.modalities:
+            ok, why = False, (f"calibrated on {'/'.join(cal.modalities)} images, not "
+                              f"{image_modality(image)}")
+        if ok:
+            return cal, ""
+        note = f"saved calibration not used: {why}"
+    return None, note
+
+
 def threshold_at(scores: list[float], fpr: float) -> float:
     """The (1 - fpr) quantile of clean scores, linear interpolation (see module doc)."""
     import numpy as np
@@ -153,6 +198,7 @@ def calibrate(detector: Any, params: dict[str, Any] | Any, clean: list[str | os.
     scores: list[float] = []
     prints: list[dict[str, str]] = []
     skipped: list[dict[str, str]] = []
+    modalities: set[str] = set()
     for i, f in enumerate(files):
         if cancelled is not None and cancelled():
             raise DetectorCancelled(f"{name}: calibration cancelled")
@@ -169,6 +215,7 @@ def calibrate(detector: Any, params: dict[str, Any] | Any, clean: list[str | os.
             else:
                 scores.append(float(out.score))
                 prints.append({"path": str(f), "pixel_sha256": pixel_fingerprint(image).sha256})
+                modalities.add(image_modality(image))
         if progress is not None:
             progress(i + 1, len(files), f.name)
     if len(scores) < 2:
@@ -190,7 +237,7 @@ def calibrate(detector: Any, params: dict[str, Any] | Any, clean: list[str | os.
         date=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         model=str(getattr(card, "name", "")) if "model" in getattr(detector, "needs", ())
         else "",
-        skipped=skipped)
+        skipped=skipped, modalities=sorted(modalities))
     if save:
         save_calibration(cal, directory)
     return cal

@@ -51,7 +51,7 @@ class _Worker(QRunnable):
 
 class JobRunner(QObject):
     """Runs jobs for one window. ``on_error(job, message)`` is told of failures that the
-    job itself does not absorb (every failure is also passed to ``job.on_error``)."""
+    job has no ``on_error`` for, and of callbacks that raised."""
 
     started = Signal(object)  # Job
     finished = Signal(object)  # Job, after its result, error or cancel was handled
@@ -69,7 +69,7 @@ class JobRunner(QObject):
         if on_progress is not None:
             relay.progressed.connect(on_progress)
         if job.on_partial is not None:
-            relay.published.connect(job.on_partial)
+            relay.published.connect(lambda item: self._call(job, job.on_partial, item))
         job.progressed.connect(relay.progressed.emit)
         job.published.connect(relay.published.emit)
         outcome = _Outcome(relay)
@@ -103,7 +103,20 @@ class JobRunner(QObject):
         if job.cancelled:
             self._cancelled(job)
         elif job.on_result is not None:
-            job.on_result(result)
+            self._call(job, job.on_result, result)
+
+    def _call(self, job: Job, callback: Any, *args: Any) -> None:
+        """A callback that raises is reported (a dialog naming the job), never left to
+        abort the event loop's handling of the others."""
+        try:
+            callback(*args)
+        except Exception as exc:
+            import traceback
+
+            traceback.print_exc()
+            if self.on_error is not None:
+                self.on_error(job, f"{job.title}: could not show the result "
+                                   f"({type(exc).__name__}: {exc})")
 
     def _errored(self, job: Job, exc: BaseException) -> None:
         if isinstance(exc, Cancelled):
@@ -112,13 +125,13 @@ class JobRunner(QObject):
         message = str(exc) if isinstance(exc, JobFailed) else (
             f"{job.title}: unexpected error: {type(exc).__name__}: {exc}")
         if job.on_error is not None:
-            job.on_error(message)
-        if self.on_error is not None:
+            self._call(job, job.on_error, message)
+        elif self.on_error is not None:  # nobody else will tell the user
             self.on_error(job, message)
 
     def _cancelled(self, job: Job) -> None:
         if job.on_cancelled is not None:
-            job.on_cancelled()
+            self._call(job, job.on_cancelled)
 
     def _finished(self, job: Job) -> None:
         worker, relay = self._running.pop(job, (None, None))

@@ -11,10 +11,10 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QMainWindow,
     QMessageBox,
     QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -36,6 +36,7 @@ from .views.attack_result import AttackResultView
 from .views.comparison import ComparisonView
 from .views.evidence import EvidenceView
 from .views.image_page import ImagePage
+from .views.verdict_banner import VerdictBanner
 
 LEFT, RIGHT = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
 
@@ -51,7 +52,7 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self.report_task: Any = None
         self.study = Study()
-        self.runner = JobRunner(self)
+        self.runner = JobRunner(self, on_error=lambda _job, m: self.show_error(m, "Error"))
         # the user's plugin folders (Preferences) join discovery, which runs after the
         # first paint (_fill_plugins) or when something asks for a plugin first
         self.registry = PluginRegistry(extra_dirs=preferred_plugin_dirs())
@@ -78,7 +79,13 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.result_view, "Attack result")
         self.tabs.addTab(self.evidence_view, "Detector evidence")
         self.tabs.addTab(self.comparison, "Compare")
-        self.setCentralWidget(self.tabs)
+        self.verdict_banner = VerdictBanner()
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.verdict_banner)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
 
     def _build_docks(self) -> None:
         self.study_list = StudyList()
@@ -157,6 +164,7 @@ class MainWindow(QMainWindow):
         self.detectors.show_session(session)
         self.result_view.show_session(session)
         self.evidence_view.show_session(session)
+        self.verdict_banner.show_session(session)
         self.comparison.show_session(self.study, session)
         if session is not None and session.load_error is not None:
             self.show_error(session.load_error)
@@ -186,18 +194,6 @@ class MainWindow(QMainWindow):
         if self.study.model is None:
             self.models.load_model("demo")  # in the background: the window stays responsive
         return self.open_paths(demo_files())
-
-    def choose_files(self) -> None:
-        names, _ = QFileDialog.getOpenFileNames(
-            self, "Open images", "",
-            "Images (*.dcm *.dicom *.ima *.jpg *.jpeg *.png *.tif *.tiff *.bmp);;All files (*)")
-        if names:
-            self.open_paths(names)
-
-    def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open folder")
-        if folder:
-            self.open_paths([folder])
 
     def cancel_loading(self) -> None:
         self.opener.cancel_loading()

@@ -23,8 +23,9 @@ def build_menus(w: Any) -> None:
     """Menus File, View, Provenance, Tools and the main toolbar of window ``w``; the
     actions tests and other code trigger are kept as attributes of ``w``."""
     file_menu = w.menuBar().addMenu("&File")
-    w.open_action = _action(w, "&Open File…", w.choose_files, QKeySequence.StandardKey.Open)
-    w.open_folder_action = _action(w, "Open &Folder…", w.choose_folder, "Ctrl+Shift+O")
+    w.open_action = _action(w, "&Open File…", w.opener.choose_files,
+                            QKeySequence.StandardKey.Open)
+    w.open_folder_action = _action(w, "Open &Folder…", w.opener.choose_folder, "Ctrl+Shift+O")
     w.demo_action = _action(w, "Open &Demo Study", w.open_demo)
     w.report_action = _action(w, "&Export Report…", w.export_report, "Ctrl+E")
     w.preferences_action = _action(w, "&Preferences…", w.open_preferences,

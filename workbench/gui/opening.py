@@ -47,6 +47,22 @@ class ImageOpener(QObject):
             self.study_list.select_path(added[0])
         return added
 
+    def choose_files(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        names, _ = QFileDialog.getOpenFileNames(
+            self.parent(), "Open images", "",
+            "Images (*.dcm *.dicom *.ima *.jpg *.jpeg *.png *.tif *.tiff *.bmp);;All files (*)")
+        if names:
+            self.parent().open_paths(names)
+
+    def choose_folder(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        folder = QFileDialog.getExistingDirectory(self.parent(), "Open folder")
+        if folder:
+            self.parent().open_paths([folder])
+
     def show_path(self, path: str) -> Any:
         """Make ``path`` the current image, decoding it when it is not in memory."""
         session = self.study.set_current(path)

@@ -36,7 +36,6 @@ def _png_data_uri(rgb: np.ndarray) -> str:
 def build_case(path: str | Path, *, model: Any = None, model_name: str = "",
                detectors: list[Any] | None = None) -> dict[str, Any]:
     """Everything the report says about one image (JSON-able, plus inline pictures)."""
-    from ..analysis.perturbation import heatmap_rgb, overlay
     from ..imaging.display import render
     from ..imaging.loader import load_image
     from ..provenance.records.fingerprint import file_sha256, pixel_fingerprint
@@ -68,17 +67,41 @@ def build_case(path: str | Path, *, model: Any = None, model_name: str = "",
             case["prediction"] = {"model": model_name or model.card.name,
                                   "probabilities": {n: round(float(probs[i]), 4)
                                                     for i, n in enumerate(model.class_names)}}
-    findings = []
-    for det in detectors or []:
-        from ..api import make_params
-        from ..engine.detector_runner import DetectorFailed, run_detector
+    outcomes, used, case["findings"] = _findings(image, base, detectors, model)
+    from ..engine.case_calibration import case_thresholds
+    from ..engine.case_verdict import case_verdict
 
+    verdict = case_verdict(v, outcomes if detectors else None, case_thresholds(used))
+    case["verdict"] = {"verdict": verdict.verdict, "headline": verdict.headline,
+                       "reasons": list(verdict.reasons)}
+    return case
+
+
+def _findings(image: Any, base: Any, detectors: list[Any] | None, model: Any
+              ) -> tuple[list[Any], list[Any], list[dict[str, Any]]]:
+    """Each detector's outcome (with the saved threshold that applies, as the GUI and
+    ``workbench detect`` use it), the calibrations that judged them, and the report
+    entries with the evidence pictures."""
+    from ..analysis.perturbation import heatmap_rgb, overlay
+    from ..api import make_params
+    from ..engine.calibration import threshold_for
+    from ..engine.detector_runner import DetectorFailed, run_detector
+
+    outcomes, used, findings = [], [], []
+    for det in detectors or []:
+        params = make_params(det.Params, {})
+        cal = threshold_for(det.name, det, params, model, image=image)[0] \
+            if det.calibratable else None
         try:
-            out = run_detector(det, image, make_params(det.Params, {}), model=model)
+            out = run_detector(det, image, params, model=model,
+                               threshold=cal.threshold if cal is not None else None)
         except DetectorFailed as exc:
             findings.append({"detector": det.name, "verdict": "failed",
                              "explanation": str(exc).splitlines()[0]})
             continue
+        outcomes.append(out)
+        if out.calibrated and cal is not None:
+            used.append(cal)
         entry = {"detector": out.name, "score": out.score, "threshold": out.threshold,
                  "verdict": out.verdict, "explanation": out.explanation}
         if out.evidence is not None:
@@ -91,8 +114,7 @@ def build_case(path: str | Path, *, model: Any = None, model_name: str = "",
                 heat = cv2.resize(heat, (base.shape[1], base.shape[0]))
             entry["picture"] = _png_data_uri(overlay(base, heat, 0.6))
         findings.append(entry)
-    case["findings"] = findings
-    return case
+    return outcomes, used, findings
 
 
 def render_html(cases: list[dict[str, Any]], title: str = "Case report") -> str:
@@ -110,10 +132,16 @@ def render_html(cases: list[dict[str, Any]], title: str = "Case report") -> str:
              "img{margin:4px;border:1px solid #999}</style></head><body>",
              f"<h1>{e(title)}</h1><p>workbench {e(__version__)} &middot; {e(created)} &middot; "
              f"{len(cases)} image(s)</p>"]
+    verdict_colours = {"authentic": "#2e7d32", "tampered": "#c62828", "suspicious": "#b26a00"}
     for case in cases:
         prov = case["provenance"]
         colour = colours.get(prov["verdict"], "#8a8f98")
         parts.append(f"<h2>{e(Path(case['file']).name)}</h2><p>{e(case['file'])}</p>")
+        if case.get("verdict"):
+            cv = case["verdict"]
+            parts.append(f"<p class='v' style='color:{verdict_colours.get(cv['verdict'], '#444')}'"
+                         f">Verdict: {e(cv['headline'])}</p><ul>" + "".join(
+                             f"<li>{e(r)}</li>" for r in cv["reasons"]) + "</ul>")
         parts.append(f"<p class='v' style='color:{colour}'>Provenance: {e(prov['verdict'])} "
                      f"&mdash; {e(prov['summary'])}</p>")
         if case.get("picture"):

@@ -177,7 +177,7 @@ def detect(session: ImageSession, infos: list[Any], model: Any, model_name: str)
 
     def work(job: Job) -> None:
         from .. import api
-        from ..engine.calibration import load_calibration
+        from ..engine.calibration import threshold_for
         from ..engine.detector_runner import DetectorCancelled, DetectorFailed, run_detector
 
         n = len(infos)
@@ -187,12 +187,14 @@ def detect(session: ImageSession, infos: list[Any], model: Any, model_name: str)
             try:
                 det = info.create()
                 params = api.make_params(det.Params, {})
-                threshold = None
-                cal = load_calibration(info.name) if info.calibratable else None
-                if cal is not None and cal.applies_to(det, params, model_name)[0]:
-                    threshold = cal.threshold
-                job.publish(run_detector(det, image, params, model=model, threshold=threshold,
-                                         cancelled=lambda: job.cancelled))
+                # matched by the model card's name, as the CLI does (the zoo name "demo"
+                # never matched, so the GUI said "uncalibrated" for calibrated detectors)
+                cal = threshold_for(info.name, det, params, model, image=image)[0] \
+                    if info.calibratable else None
+                threshold = cal.threshold if cal is not None else None
+                out = run_detector(det, image, params, model=model, threshold=threshold,
+                                   cancelled=lambda: job.cancelled)
+                job.publish((out, cal if out.calibrated else None))
             except DetectorCancelled:
                 raise Cancelled(f"detectors on {session.path}: cancelled") from None
             except DetectorFailed as exc:
@@ -201,11 +203,11 @@ def detect(session: ImageSession, infos: list[Any], model: Any, model_name: str)
                 job.publish((info.name, f"{type(exc).__name__}: {exc}"))
         job.progress(1.0, "done")
 
-    def land(item: Any) -> None:
-        if isinstance(item, tuple):
+    def land(item: tuple[Any, Any]) -> None:
+        if isinstance(item[0], str):  # (name, why it failed)
             session.add_failed_detector(*item)
         else:
-            session.add_finding(item)
+            session.add_finding(*item)
 
     session.start_findings(model_name)
     return Job(f"detectors on {session.name}", work, subject=session.path, on_partial=land,

@@ -62,6 +62,21 @@ class DetectorFindings:
     outcomes: dict[str, Any] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     complete: bool = False
+    # the saved calibration each calibrated outcome was judged by (name -> Calibration)
+    calibrations: dict[str, Any] = field(default_factory=dict)
+
+    def verdict(self, verification: Any) -> Any:
+        """The case verdict (engine.case_verdict) with the case thresholds of the
+        calibrations used; None until every detector has run."""
+        from ..engine.case_calibration import case_thresholds
+        from ..engine.case_verdict import case_verdict
+
+        if not self.complete:
+            return case_verdict(verification, None)
+        used = [self.calibrations[n] for n, o in self.outcomes.items()
+                if o.calibrated and n in self.calibrations]
+        return case_verdict(verification, list(self.outcomes.values()),
+                            case_thresholds(used))
 
 
 class ImageSession:
@@ -117,10 +132,12 @@ class ImageSession:
         self.findings = DetectorFindings(model_name=model_name)
         self.changed.emit("findings")
 
-    def add_finding(self, outcome: Any) -> None:
+    def add_finding(self, outcome: Any, calibration: Any = None) -> None:
         if self.findings is None:
             self.findings = DetectorFindings()
         self.findings.outcomes[outcome.name] = outcome
+        if calibration is not None:
+            self.findings.calibrations[outcome.name] = calibration
         self.changed.emit("findings")
 
     def add_failed_detector(self, name: str, message: str) -> None:

@@ -69,8 +69,9 @@ class DetectorsPanel(QWidget):
         infos = [p for p in self.registry.plugins if p.kind == "detector" and p.ok]
         job = actions.detect(session, infos, self.study.model, self.study.model_name)
         done = job.on_result
-        job.on_result = lambda r: (done(r), self._finished())
-        job.on_cancelled = lambda: (session.finish_findings(), self._finished())
+        # the panel's own state first: a failing view must not leave it "running"
+        job.on_result = lambda r: (self._finished(), done(r))
+        job.on_cancelled = lambda: (self._finished(), session.finish_findings())
         job.on_error = lambda _m: self._finished()
         self.job = job
         self.set_running(True)

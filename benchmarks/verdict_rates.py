@@ -1,0 +1,64 @@
+"""How often the case verdict calls a clean image suspicious, and how often it catches a
+PGD copy, on a fresh install (the shipped calibrations, no calibration step): the demo
+card's test split (never used to calibrate), each image clean and as a white-box PGD copy
+(eps 0.02, 20 steps: Finlayson et al.'s settings) saved as the GUI saves it (full-size PNG).
+
+Run: python3 benchmarks/verdict_rates.py [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ISIC = REPO.parent / "shared" / "data" / "dermoscopy" / "isic"
+
+
+def main() -> None:
+    from workbench import __version__
+    from workbench.engine.case_verdict import SUSPICIOUS
+    from workbench.engine.plugins import PluginRegistry
+    from workbench.imaging.export import describe_attack, save_derived
+    from workbench.models.card import ModelCard
+    from workbench.models.zoo import load_model, resolve_card
+    from workbench.session import Study, actions
+    from workbench.session.review import review
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--limit", type=int, default=0, help="only the first N test images")
+    args = ap.parse_args()
+    card = ModelCard.load(resolve_card("demo"))
+    ids = card.split["test_ids"][: args.limit or None]
+    model, registry = load_model("demo"), PluginRegistry()
+    detectors = [p for p in registry.detectors() if p.ok]
+    pgd = registry.create("pgd")
+    params = {"eps": 0.02, "steps": 20, "early_stop": False}
+    clean_hits = adv_hits = 0
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, isic_id in enumerate(ids):
+            study = Study()
+            s, verdict = review(ISIC / "images" / f"{isic_id}.jpg", model=model,
+                                detectors=detectors, study=study)
+            clean_hits += verdict.verdict == SUSPICIOUS
+            actions.attack([(s, 0)], pgd, model, "demo", params, targeted=False).run()
+            run = s.attack
+            out = save_derived(run.image, run.outcome.adversarial[0].numpy(), run.mapping,
+                               Path(tmp) / f"{isic_id}_pgd.png",
+                               describe_attack("pgd", pgd.version, params, __version__))
+            _, adv = review(out, model=model, detectors=detectors, study=study)
+            adv_hits += adv.verdict == SUSPICIOUS
+            print(f"{i + 1}/{len(ids)} {isic_id}: clean {verdict.verdict}, PGD {adv.verdict} "
+                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+    n = len(ids)
+    print(f"clean test images called suspicious: {clean_hits}/{n} = {clean_hits / n:.1%} "
+          "(case thresholds: the detectors together flag at most 5% of the clean "
+          "calibration images, the card's training split)")
+    print(f"PGD copies called suspicious: {adv_hits}/{n} = {adv_hits / n:.1%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""One verdict per image: the capture record, when there is one, decides; without one,
+the calibrated detectors do, and they can only ever say "suspicious" or "no detector
+fired", never "authentic". The reasons are kept beside the verdict, because a reviewer
+must see why, and a verdict is never stronger than its evidence:
+
+- record intact / re-encoded: AUTHENTIC, whatever a detector says (a detector firing on a
+  signed original is a false positive, named as such);
+- record tampered / invalid signature: TAMPERED (the checks that failed are the reasons);
+- no record, or one by an untrusted signer: SUSPICIOUS when any calibrated detector is
+  above its threshold, NO_EVIDENCE when calibrated detectors ran and none fired,
+  INCONCLUSIVE when no calibrated detector ran. Uncalibrated scores are not evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+AUTHENTIC, TAMPERED, SUSPICIOUS = "authentic", "tampered", "suspicious"
+NO_EVIDENCE, INCONCLUSIVE, PENDING = "no evidence of manipulation", "inconclusive", "pending"
+
+
+@dataclass(frozen=True)
+class CaseVerdict:
+    verdict: str  # one of the constants above
+    headline: str  # one line for the banner
+    reasons: tuple[str, ...]  # one line each, most important first
+
+
+def case_verdict(verification: Any, outcomes: list[Any] | None,
+                 thresholds: dict[str, float] | None = None) -> CaseVerdict:
+    """The verdict of one image from its provenance check (a VerificationResult, or None
+    while it runs) and its detector outcomes (None when the detectors have not run).
+    ``thresholds``: the case thresholds (engine.case_calibration), so that the detectors
+    together flag about 5% of clean images; without them each detector's own verdict."""
+    record = getattr(verification, "verdict", None)
+    if record in ("intact", "re-encoded"):
+        fired = [o for o in outcomes or [] if o.flagged]
+        reasons = [verification.summary] + [
+            f"{o.name} fired ({o.explanation}); the signed record is decisive, so this is a "
+            "false positive" for o in fired]
+        return CaseVerdict(AUTHENTIC, "Authentic: the image matches its signed capture record"
+                           + (" (re-encoded losslessly)" if record == "re-encoded" else ""),
+                           tuple(reasons))
+    if record in ("tampered", "invalid-signature"):
+        failed = [f"{c.name}: {c.message}" for c in getattr(verification, "checks", ())
+                  if getattr(c, "status", "") == "fail"]
+        return CaseVerdict(TAMPERED, "Tampered: the image does not match its capture record",
+                           tuple(failed or [verification.summary]))
+    context = _record_context(record, verification)
+    if outcomes is None:
+        return CaseVerdict(PENDING if record is None else INCONCLUSIVE,
+                           "No verdict yet: " + (context or "checking the capture record")
+                           + "; run the detectors", (context,) if context else ())
+    calibrated = [o for o in outcomes if o.calibrated]
+    limit = {o.name: (thresholds or {}).get(o.name, o.threshold) for o in calibrated}
+    fired = [o for o in calibrated if o.score is not None and o.score > limit[o.name]]
+    decisive = [o for o in outcomes if not o.calibrated and o.verdict == "tampered"]
+    if fired or decisive:
+        kind = "case threshold" if thresholds else "threshold"
+        reasons = [f"{o.name}: {o.explanation} (score {o.score:.4g} > {kind} "
+                   f"{limit[o.name]:.4g})" for o in fired]
+        reasons += [f"{o.name}: {o.explanation}" for o in decisive]
+        return CaseVerdict(SUSPICIOUS, f"Suspicious: {len(fired) + len(decisive)} detector(s) "
+                           f"fired{'; ' + context if context else ''}", tuple(reasons))
+    if calibrated:
+        names = ", ".join(o.name for o in calibrated)
+        return CaseVerdict(NO_EVIDENCE, f"No detector fired ({len(calibrated)} calibrated); "
+                           f"{context or 'no capture record'}: this is not proof of "
+                           "authenticity", (f"calibrated detectors below threshold: {names}",))
+    return CaseVerdict(INCONCLUSIVE, f"Inconclusive: {context or 'no capture record'} and no "
+                       "calibrated detector", ("calibrate the detectors (workbench calibrate) "
+                                               "or sign images at capture",))
+
+
+def _record_context(record: str | None, verification: Any) -> str:
+    if record == "untrusted":
+        return "its capture record is signed by an untrusted key"
+    if record == "error":
+        return f"the provenance check failed ({verification.summary})"
+    if record == "unsigned":
+        return "no capture record"
+    return ""
