@@ -166,6 +166,7 @@ class ModelPanel(QWidget):
 
         self.prediction.clear()
         self.mismatch.hide()
+        self.prediction.show()
         s, model, name = self.session, self.study.model, self.study.model_name
         if s is None:
             self.header.setText("No image open.")
@@ -178,6 +179,7 @@ class ModelPanel(QWidget):
             self.header.setText(f"{name} on {s.name}: no diagnosis")
             self.mismatch.setText("⚠ " + problem)
             self.mismatch.show()
+            self.prediction.hide()  # not even an empty table of classes
             return
         p = s.prediction(name, self.frame)
         if p is not None:
