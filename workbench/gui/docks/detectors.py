@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..binding import rebind
+
 VERDICT_COLOURS = {"clean": "#2e9d4a", "suspicious": "#c98a0a", "tampered": "#d23c3c",
                    "inconclusive": "#8a8f98", "uncalibrated": "#8a8f98"}
 
@@ -94,11 +96,7 @@ class DetectorsPanel(QWidget):
     # --- showing ----------------------------------------------------------------------------
     def show_session(self, session: Any) -> None:
         """Bind to ``session`` (or None): the table shows its findings and nothing else."""
-        if self.session is not None:
-            self.session.changed.disconnect(self._on_changed)
-        self.session = session
-        if session is not None:
-            session.changed.connect(self._on_changed)
+        self.session = rebind(self.session, session, self._on_changed)
         self._refresh()
 
     def _on_changed(self, aspect: str) -> None:

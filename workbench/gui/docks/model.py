@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...session import actions
+from ..binding import rebind
 
 NO_SURROGATE = "(none)"
 NO_MODEL = "(choose a model)"
@@ -150,11 +151,8 @@ class ModelPanel(QWidget):
 
     # --- the current image's prediction -------------------------------------------------------
     def show_session(self, session: Any, frame: int = 0) -> None:
-        if self.session is not None:
-            self.session.changed.disconnect(self._on_changed)
-        self.session, self.frame = session, frame
-        if session is not None:
-            session.changed.connect(self._on_changed)
+        self.session = rebind(self.session, session, self._on_changed)
+        self.frame = frame
         self._refresh()
 
     def _on_changed(self, aspect: str) -> None:

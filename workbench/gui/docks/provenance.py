@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..binding import rebind
+
 GREEN, AMBER, RED, GREY = "#2e9d4a", "#c98a0a", "#d23c3c", "#8a8f98"
 STATUS_COLOURS = {"pass": GREEN, "warn": AMBER, "fail": RED, "skip": GREY}
 STATUS_MARKS = {"pass": "✔", "warn": "!", "fail": "✖", "skip": "–"}
@@ -83,11 +85,7 @@ class ProvenancePanel(QWidget):
     def show_session(self, session: Any, busy: bool = False) -> None:
         """Bind to ``session`` (or None) and show its verification, or that it has none
         yet (``busy``: a check of it is running)."""
-        if self.session is not None:
-            self.session.changed.disconnect(self._on_changed)
-        self.session = session
-        if session is not None:
-            session.changed.connect(self._on_changed)
+        self.session = rebind(self.session, session, self._on_changed)
         self._refresh(busy)
 
     def _on_changed(self, aspect: str) -> None:

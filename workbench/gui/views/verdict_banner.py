@@ -8,6 +8,8 @@ from typing import Any
 
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from ..binding import rebind
+
 COLOURS = {"authentic": "#2e9d4a", "tampered": "#d23c3c", "suspicious": "#c98a0a",
            "no evidence of manipulation": "#4a6f8a", "inconclusive": "#8a8f98",
            "pending": "#8a8f98"}
@@ -31,11 +33,7 @@ class VerdictBanner(QWidget):
         self.show_session(None)
 
     def show_session(self, session: Any) -> None:
-        if self.session is not None:
-            self.session.changed.disconnect(self._on_changed)
-        self.session = session
-        if session is not None:
-            session.changed.connect(self._on_changed)
+        self.session = rebind(self.session, session, self._on_changed)
         self._refresh()
 
     def _on_changed(self, aspect: str) -> None:
