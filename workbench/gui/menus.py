@@ -46,7 +46,11 @@ def build_menus(w: Any) -> None:
     fit = _action(w, "&Fit to Window", lambda: w.view.set_zoom(None), "F")
     actual = _action(w, "&Actual Pixels (100%)", lambda: w.view.set_zoom(1.0), "1")
     reset = _action(w, "&Reset Window (from file)", w.image_page.reset_window, "R")
-    for a in (fit, actual, reset):
+    w.invert_action = QAction("&Invert (display only)", w)
+    w.invert_action.setShortcut(QKeySequence("I"))
+    w.invert_action.setCheckable(True)
+    w.invert_action.toggled.connect(w.view.set_inverted)
+    for a in (fit, actual, reset, w.invert_action):
         view_menu.addAction(a)
 
     prov_menu = w.menuBar().addMenu("&Provenance")

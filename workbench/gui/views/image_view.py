@@ -64,6 +64,7 @@ class ImageView(QWidget):
         self.placeholder = "Open a DICOM file or photo (File ▸ Open, or drop it here)"
         self._overlay: QImage | None = None
         self.overlay_opacity = 0.6
+        self.inverted = False  # display only: white on black becomes black on white
 
     # --- state --------------------------------------------------------------------------
     def set_image(self, image: MedicalImage | None, frame: int = 0) -> None:
@@ -84,6 +85,10 @@ class ImageView(QWidget):
             self.frameChanged.emit(self.frame)
         else:
             self.window = None
+        self.update()
+
+    def set_inverted(self, inverted: bool) -> None:
+        self.inverted = bool(inverted)
         self.update()
 
     def set_window(self, window: Window, *, voi_lut: bool = False) -> None:
@@ -188,11 +193,13 @@ class ImageView(QWidget):
 
         step = self._step()
         w = self.window
-        key = (id(self.image), self.frame, w, self.use_voi_lut, step)
+        key = (id(self.image), self.frame, w, self.use_voi_lut, step, self.inverted)
         if key == self._render_key and self._qimage is not None:
             return
         self._rendered = render(self.image, self.frame, w, use_voi_lut=self.use_voi_lut,
                                 step=step, gray=True)
+        if self.inverted:
+            self._rendered = 255 - self._rendered
         self._qimage = numpy_to_qimage(self._rendered)
         self._render_key = key
 
@@ -223,6 +230,8 @@ class ImageView(QWidget):
             lines.append("VOI LUT (file)")
         elif w is not None:
             lines.append(f"C {w.center:.6g}  W {w.width:.6g}")
+        if self.inverted:
+            lines.append("inverted (display)")
         lines.append(f"zoom {self.zoom * 100:.0f}%")
         p.setPen(QColor(235, 200, 60))
         y = 18
@@ -268,8 +277,9 @@ class ImageView(QWidget):
         span = max(hi - lo, 1.0)
         sensitivity = span / 400.0  # a 400-pixel drag sweeps the image's whole range
         w = self.window or self.image.default_window(self.frame)
-        width = max(1.0, w.width + dx * sensitivity)
-        center = w.center + dy * sensitivity
+        # a width past the data's range or a centre outside it shows nothing more
+        width = min(max(1.0, w.width + dx * sensitivity), span)
+        center = min(max(w.center + dy * sensitivity, lo), hi)
         self.set_window(Window(center, width, "custom", w.function))
 
     def wheelEvent(self, e: QWheelEvent) -> None:  # noqa: N802

@@ -1,0 +1,54 @@
+"""Viewer basics on real radiographs: invert (display only), the percentile auto-window
+that projection images get, and a window that cannot be dragged past the data."""
+
+from __future__ import annotations
+
+import numpy as np
+
+TIMEOUT = 60_000
+
+
+def _open_cr(qtbot, w, shared_data):
+    cr = shared_data / "dicom" / "pydicom-data" / "RG1_J2KR.dcm"  # CR chest, JPEG 2000
+    w.open_paths([cr])
+    qtbot.waitUntil(lambda: w.view.image is not None, timeout=TIMEOUT)
+    return w.view.image
+
+
+def test_invert_flips_the_display_and_leaves_the_image_alone(qtbot, window, shared_data):
+    w = window
+    image = _open_cr(qtbot, w, shared_data)
+    pixels = image.pixels.copy()
+    w.view.grab()  # paint: renders what is shown
+    before = w.view._rendered.copy()
+    w.invert_action.trigger()
+    w.view.grab()
+    assert np.array_equal(w.view._rendered, 255 - before)
+    assert np.array_equal(image.pixels, pixels)  # display only
+    w.invert_action.trigger()
+    w.view.grab()
+    assert np.array_equal(w.view._rendered, before)
+
+
+def test_projection_radiographs_get_a_percentile_window(qtbot, window, shared_data):
+    w = window
+    image = _open_cr(qtbot, w, shared_data)
+    box = w.preset_box
+    labels = [box.itemText(i) for i in range(box.count())]
+    auto = next(i for i, t in enumerate(labels) if t.startswith("Auto: 0.5–99.5 percentile"))
+    box.setCurrentIndex(auto)
+    box.activated.emit(auto)
+    win = w.view.window
+    values = image.value_transform(0).apply(np.asarray(image.frame(0)))
+    low, high = win.center - win.width / 2, win.center + win.width / 2
+    inside = np.mean((values >= low) & (values <= high))
+    assert 0.98 <= inside <= 1.0  # about 99% of the pixels, measured on every pixel
+    assert win.width < values.max() - values.min()  # narrower than the full range
+
+
+def test_window_width_stops_at_the_data_range(qtbot, window, shared_data):
+    w = window
+    image = _open_cr(qtbot, w, shared_data)
+    lo, hi = image.value_range()
+    w.view._drag_window(1e6, 1e6)  # a drag far past the ends
+    assert w.view.window.width <= hi - lo and lo <= w.view.window.center <= hi
