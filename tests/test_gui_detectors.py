@@ -27,6 +27,18 @@ def test_run_detectors_and_show_evidence(qtbot, window, shared_data):
     assert rows["feature-squeezing"][3] in ("clean", "suspicious")
     assert rows["feature-squeezing"][2] != "-"
     assert rows["dicom-header"][3] == "inconclusive"  # a photo, not DICOM
+    # each row says how long it took; no-model detectors ran first (they answer soonest)
+    first = w.detectors.rows()
+    assert all(r[4].endswith(" s") for r in first)
+    needs_model = [rows[n][0] for n in ("feature-squeezing", "transform-instability")]
+    assert [r[0] for r in first].index(needs_model[0]) > [r[0] for r in first].index(
+        rows["noise-residual"][0])
+    # the next run goes fastest first, by the times just measured
+    measured = {o.name: o.seconds for o in w.study.current.findings.outcomes.values()}
+    assert w.run_detectors()
+    qtbot.waitUntil(lambda: w.detect_task is None, timeout=TIMEOUT)
+    order = [r[0].replace("  ▣", "") for r in w.detectors.rows()]
+    assert order == sorted(measured, key=lambda n: (measured[n], n))
     with_map = [i for i in range(w.detectors.table.topLevelItemCount())
                 if w.detectors.table.topLevelItem(i).text(0).endswith("▣")]
     assert with_map

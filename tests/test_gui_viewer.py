@@ -52,3 +52,24 @@ def test_window_width_stops_at_the_data_range(qtbot, window, shared_data):
     lo, hi = image.value_range()
     w.view._drag_window(1e6, 1e6)  # a drag far past the ends
     assert w.view.window.width <= hi - lo and lo <= w.view.window.center <= hi
+
+
+def test_help_pages_and_docks_come_back_from_the_view_menu(qtbot, window):
+    w = window
+    names = [a.text() for a in w.docks_menu.actions()]
+    assert names == ["Study", "Model", "Attack", "Provenance", "Metadata", "Detectors"]
+    detectors_dock = next(d for d in w.docks if d.windowTitle() == "Detectors")
+    detectors_dock.close()
+    assert not detectors_dock.isVisible()
+    next(a for a in w.docks_menu.actions() if a.text() == "Detectors").trigger()
+    assert detectors_dock.isVisible()
+    w.help_actions["first steps"].trigger()
+    assert "Run the detectors" in w.help_box.text()
+    w.help_box.accept()
+    w.help_actions["mouse and keys"].trigger()
+    assert "window / level" in w.help_box.text()
+    w.help_box.accept()
+    w.help_actions["about"].trigger()
+    about = w.help_box.text()
+    assert "<b>demo</b>" in about and "fits dermoscopy photographs" in about
+    w.help_box.accept()

@@ -88,6 +88,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
     def _build_docks(self) -> None:
+        self.docks: list[QDockWidget] = []
         self.study_list = StudyList()
         self.metadata = MetadataPanel()
         self.provenance = ProvenancePanel()
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
     def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea,
                   width: int) -> QDockWidget:
         dock = QDockWidget(title, self)
+        self.docks.append(dock)
         dock.setObjectName(f"dock_{title.lower()}")
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
@@ -287,6 +289,13 @@ class MainWindow(QMainWindow):
         from .other_windows import open_evaluation
 
         return open_evaluation(self)
+
+    def show_help(self, page: str) -> QWidget:
+        from .dialogs.help import FIRST_STEPS, MOUSE_AND_KEYS, about_text, show_page
+
+        text = {"first steps": FIRST_STEPS, "mouse and keys": MOUSE_AND_KEYS}.get(page)
+        self.help_box = show_page(self, f"workbench — {page}", text or about_text())
+        return self.help_box
 
     def open_key_manager(self) -> None:
         from .dialogs.key_manager import KeyManagerDialog

@@ -60,11 +60,22 @@ def build_menus(w: Any) -> None:
               _action(w, "&Keys and Trust Store…", w.open_key_manager)):
         prov_menu.addAction(a)
 
+    w.docks_menu = view_menu.addMenu("&Docks")  # show a closed dock again
+    for dock in w.docks:
+        w.docks_menu.addAction(dock.toggleViewAction())
+
     tools_menu = w.menuBar().addMenu("&Tools")
     w.evaluate_action = _action(w, "&Evaluate…", w.open_evaluation, "Ctrl+Shift+E")
     w.reload_plugins_action = _action(w, "&Reload Plugins", w.reload_plugins)
     tools_menu.addAction(w.evaluate_action)
     tools_menu.addAction(w.reload_plugins_action)
+
+    help_menu = w.menuBar().addMenu("&Help")
+    w.help_actions = {}
+    for title, page in (("&First Steps", "first steps"), ("&Mouse and Keys", "mouse and keys"),
+                        ("&About workbench", "about")):
+        w.help_actions[page] = _action(w, title, lambda page=page: w.show_help(page))
+        help_menu.addAction(w.help_actions[page])
 
     tb = w.addToolBar("Main")
     tb.setObjectName("toolbar_main")

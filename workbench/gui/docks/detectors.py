@@ -25,6 +25,13 @@ VERDICT_COLOURS = {"clean": "#2e9d4a", "suspicious": "#c98a0a", "tampered": "#d2
                    "inconclusive": "#8a8f98", "uncalibrated": "#8a8f98"}
 
 
+def fast_first(infos: list[Any], seconds: dict[str, float]) -> list[Any]:
+    """Detectors in the order that gives the first verdicts soonest: by their last measured
+    time; before any is measured, those that need no model call first."""
+    return sorted(infos, key=lambda i: (seconds.get(i.name, 1.0 if "model" in i.needs
+                                                    else 0.0), i.name))
+
+
 class DetectorsPanel(QWidget):
     evidenceRequested = Signal(object, str)  # ImageSession, detector name
 
@@ -42,7 +49,8 @@ class DetectorsPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.table = QTreeWidget()
-        self.table.setHeaderLabels(["Detector", "Score", "Threshold", "Verdict", "Explanation"])
+        self.table.setHeaderLabels(["Detector", "Score", "Threshold", "Verdict", "Time",
+                                    "Explanation"])
         self.table.setRootIsDecorated(False)
         self.table.setWordWrap(True)
         row = QHBoxLayout()
@@ -55,6 +63,7 @@ class DetectorsPanel(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.table, 1)
         self.outcomes: dict[str, Any] = {}
+        self.seconds: dict[str, float] = {}  # each detector's last time: fast ones run first
         self.set_running(False)
         self.run_button.clicked.connect(lambda: self.run_on(self.study.current))
         self.cancel_button.clicked.connect(lambda: self.job.cancel() if self.job else None)
@@ -68,7 +77,8 @@ class DetectorsPanel(QWidget):
 
         if session is None or session.image is None or self.job is not None:
             return False
-        infos = [p for p in self.registry.plugins if p.kind == "detector" and p.ok]
+        infos = fast_first([p for p in self.registry.plugins if p.kind == "detector" and p.ok],
+                           self.seconds)
         job = actions.detect(session, infos, self.study.model, self.study.model_name)
         done = job.on_result
         # the panel's own state first: a failing view must not leave it "running"
@@ -133,21 +143,23 @@ class DetectorsPanel(QWidget):
     def add_outcome(self, out: Any) -> None:
         score = "-" if out.score is None else f"{out.score:.4g}"
         threshold = "-" if out.threshold is None else f"{out.threshold:.4g}"
+        self.seconds[out.name] = out.seconds
         item = QTreeWidgetItem(self.table, [out.name, score, threshold, out.verdict,
-                                            out.explanation])
+                                            f"{out.seconds:.2f} s", out.explanation])
         item.setForeground(3, QBrush(QColor(VERDICT_COLOURS.get(out.verdict, "#8a8f98"))))
-        item.setToolTip(4, out.explanation)
+        item.setToolTip(5, out.explanation)
         item.setData(0, Qt.ItemDataRole.UserRole, out.name)
         if out.evidence is not None:
             item.setText(0, out.name + "  ▣")  # has a map: click to see it
         self.outcomes[out.name] = out
-        for c in range(4):
+        for c in range(5):
             self.table.resizeColumnToContents(c)
 
     def add_failure(self, name: str, message: str) -> None:
-        item = QTreeWidgetItem(self.table, [name, "-", "-", "failed", message.splitlines()[0]])
+        item = QTreeWidgetItem(self.table, [name, "-", "-", "failed", "",
+                                            message.splitlines()[0]])
         item.setForeground(3, QBrush(QColor("#d23c3c")))
 
     def rows(self) -> list[tuple[str, ...]]:
-        return [tuple(self.table.topLevelItem(i).text(c) for c in range(5))
+        return [tuple(self.table.topLevelItem(i).text(c) for c in range(6))
                 for i in range(self.table.topLevelItemCount())]
