@@ -7,6 +7,7 @@ import shutil
 import pydicom
 import pytest
 from conftest import pydicom_test_file
+from PySide6.QtWidgets import QMessageBox
 
 from workbench.provenance.records import keys
 from workbench.provenance.records.record import sidecar_path
@@ -47,6 +48,31 @@ def test_sign_verify_then_tamper_a_copy_shows_pixels_changed(qtbot, window, tmp_
     # the case verdict: the signed record decides, before any detector has run
     assert w.verdict_banner.banner.text() == ("CT_small.dcm — Authentic: the image matches "
                                               "its signed capture record")
+
+    # signing it again asks first (the CLI skips it unless --force); No leaves it alone
+    from workbench.home import ledger_file
+    from workbench.provenance.ledger.store import Ledger
+
+    def entries() -> int:
+        ledger = Ledger(ledger_file())
+        try:
+            return len(ledger)
+        finally:
+            ledger.close()
+
+    assert entries() == 1
+    w.sign_current()
+    qtbot.waitUntil(lambda: getattr(w.signing, "force_box", None) is not None
+                    and w.signing.force_box.isVisible(), timeout=TIMEOUT)
+    assert "Sign it again?" in w.signing.force_box.text()
+    assert "CT_small.dcm" in w.signing.force_box.text()  # the policy's reason names the file
+    w.signing.force_box.button(QMessageBox.StandardButton.No).click()
+    qtbot.wait(200)
+    assert entries() == 1
+    w.sign_current()
+    qtbot.waitUntil(lambda: w.signing.force_box.isVisible(), timeout=TIMEOUT)
+    w.signing.force_box.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: entries() == 2, timeout=TIMEOUT)
 
     # a copy of the image and its sidecar, with one pixel altered on disk
     copy = tmp_path / "copy" / "CT_small.dcm"

@@ -54,14 +54,14 @@ class ProvenanceActions(QObject):
             self.dock.summary_label.setText(message)
         self.report_error(message, "Provenance")
 
-    def sign(self, session: Any) -> bool:
+    def sign(self, session: Any, force: bool = False) -> bool:
         if session is None or session.image is None:
             self.message.emit("Open an image to sign first")
             return False
         key = self.unlocked_key()
         if key is None:
             return False
-        job = actions.sign(session, key)
+        job = actions.sign(session, key, force=force, ask_on_refuse=True)
         job.on_result = lambda decision: self._signed(session, decision)
         job.on_error = lambda message: self._failed(session, message)
         self.running[session.path] = job
@@ -71,9 +71,35 @@ class ProvenanceActions(QObject):
 
     def _signed(self, session: Any, decision: Any) -> None:
         self.running.pop(session.path, None)
-        self.message.emit(f"Signed {session.name}: record written beside it and appended "
-                          "to the ledger" if decision.signs else decision.reason)
+        if decision.signs:
+            self.message.emit(f"Signed {session.name}: record written beside it and "
+                              "appended to the ledger")
+        else:  # the policy skipped or refused it: the user decides, as --force would
+            self.ask_to_force(session, decision)
         self.verify(session)
+
+    def ask_to_force(self, session: Any, decision: Any) -> QMessageBox:
+        """Ask before signing again: a skipped file already has a valid record (a second
+        one adds a ledger entry for the same capture); a refused one changed since it was
+        signed, and signing it would bless the changed bytes as the original."""
+        from ..session.signing_policy import REFUSE
+
+        changed = decision.action == REFUSE
+        text = (f"{decision.reason}\n\n" + (
+            "Signing it now would record the CHANGED file as the original and hide that it "
+            "changed. Sign anyway?" if changed else
+            "Sign it again? The ledger gets a second record for the same capture."))
+        box = QMessageBox(QMessageBox.Icon.Warning if changed else QMessageBox.Icon.Question,
+                          "Already signed", text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                          self.window)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        yes = box.button(QMessageBox.StandardButton.Yes)
+        box.finished.connect(lambda _r: self.sign(session, force=True)
+                             if box.clickedButton() is yes else None)
+        self.force_box = box
+        box.open()  # not exec(): the window and tests go on
+        return box
 
     def unlocked_key(self) -> Any:
         """The default signing key, unlocked once per session (passphrase prompt)."""

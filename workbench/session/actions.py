@@ -246,11 +246,13 @@ def verify(session: ImageSession) -> Job:
                on_result=session.set_verification)
 
 
-def sign(session: ImageSession, private_key: Any, *, force: bool = False) -> Job:
+def sign(session: ImageSession, private_key: Any, *, force: bool = False,
+         ask_on_refuse: bool = False) -> Job:
     """Sign the image by the same policy as `workbench sign` (session.signing_policy): an
     image that already has a valid record of ours is skipped, one whose file no longer
     matches its record is refused (unless ``force``). The job's result is the decision
-    (its ``action`` says whether a record was written)."""
+    (its ``action`` says whether a record was written); with ``ask_on_refuse`` a refusal
+    is returned too, for the GUI to ask whether to force, instead of failing."""
     image = session.image
 
     def work(_job: Job) -> Any:
@@ -259,7 +261,7 @@ def sign(session: ImageSession, private_key: Any, *, force: bool = False) -> Job
         ledger = None
         try:
             decision = decide_signing(session.path, image, force=force)
-            if decision.action == REFUSE:
+            if decision.action == REFUSE and not ask_on_refuse:
                 raise JobFailed(f"not signed: {decision.reason}")
             if decision.signs:
                 ledger = _default_ledger(create=True)
