@@ -16,6 +16,7 @@ import inspect
 import re
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -229,14 +230,15 @@ class PluginRegistry:
     first asked for (the window paints before it pays for importing every plugin file)."""
 
     def __init__(self, plugins: list[PluginInfo] | None = None,
-                 extra_dirs: list[Path] | None = None) -> None:
+                 extra_dirs: list[Path] | Callable[[], list[Path]] | None = None) -> None:
         self._plugins = plugins
-        self._extra_dirs = extra_dirs
+        self._extra_dirs = extra_dirs  # a callable is asked when discovery runs
 
     @property
     def plugins(self) -> list[PluginInfo]:
         if self._plugins is None:
-            self._plugins = discover_plugins(self._extra_dirs)
+            dirs = self._extra_dirs() if callable(self._extra_dirs) else self._extra_dirs
+            self._plugins = discover_plugins(dirs)
         return self._plugins
 
     @property

@@ -55,15 +55,14 @@ class MainWindow(QMainWindow):
         self.runner = JobRunner(self, on_error=lambda _job, m: self.show_error(m, "Error"))
         # the user's plugin folders (Preferences) join discovery, which runs after the
         # first paint (_fill_plugins) or when something asks for a plugin first
-        self.registry = PluginRegistry(extra_dirs=preferred_plugin_dirs())
+        self.registry = PluginRegistry(extra_dirs=preferred_plugin_dirs)
         self._build_central()
         self._build_docks()
         self._build_status_bar()
         build_menus(self)
         self._wire()
-        self.use_device_preference()
         self.show_session(None)
-        self._plugins_listed = False  # listed right after the first paint (paintEvent)
+        self._painted = False  # plugins and preferences come right after the first paint
 
     # --- construction ------------------------------------------------------------------------
     def _build_central(self) -> None:
@@ -322,9 +321,13 @@ class MainWindow(QMainWindow):
 
     def paintEvent(self, e: Any) -> None:  # noqa: N802
         super().paintEvent(e)
-        if not self._plugins_listed:  # discovery imports every plugin file: paint first
-            self._plugins_listed = True
-            QTimer.singleShot(0, self.attacks.fill_plugins)
+        if not self._painted:  # discovery imports every plugin file: paint first
+            self._painted = True
+            QTimer.singleShot(0, self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        self.use_device_preference()  # QSettings: a dozen ms the first paint need not wait
+        self.attacks.fill_plugins()
 
     def closeEvent(self, e: Any) -> None:  # noqa: N802
         self.runner.shutdown(5000)  # this window's jobs only; queued checks are dropped
