@@ -73,3 +73,28 @@ def test_help_pages_and_docks_come_back_from_the_view_menu(qtbot, window):
     about = w.help_box.text()
     assert "<b>demo</b>" in about and "fits dermoscopy photographs" in about
     w.help_box.accept()
+
+
+def test_study_rows_describe_images_before_they_are_opened(qtbot, window, shared_data,
+                                                           tmp_path):
+    import shutil
+
+    from conftest import pydicom_test_file
+
+    w = window
+    ct, mr = pydicom_test_file("CT_small.dcm"), pydicom_test_file("MR_small.dcm")
+    photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000002.jpg"
+    twin = tmp_path / "copy" / "CT_small.dcm"  # the same name in another folder
+    twin.parent.mkdir()
+    shutil.copy(ct, twin)
+    w.open_paths([ct, mr, photo, twin])
+    rows = w.study_list
+    qtbot.waitUntil(lambda: rows.item_for(str(mr)).text(1) == "MR", timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: rows.item_for(str(photo)).text(2) == "1022×767", timeout=TIMEOUT)
+    assert w.study.get(str(mr)).image is None  # from the header: not decoded
+    mr_row = rows.item_for(str(mr))
+    assert (mr_row.text(2), mr_row.text(3)) == ("64×64", "1")
+    assert rows.item_for(str(photo)).text(1) == "XC"
+    # two files called CT_small.dcm: each row names its folder
+    assert rows.item_for(str(twin)).text(0) == "copy/CT_small.dcm"
+    assert rows.item_for(str(ct)).text(0) == f"{ct.parent.name}/CT_small.dcm"

@@ -45,6 +45,9 @@ class ImageOpener(QObject):
             add_recent_path(str(p))
         if added:
             self.study_list.select_path(added[0])
+            headers = actions.read_headers(added)
+            headers.on_partial = lambda item: self.study_list.mark_header(*item)
+            self.runner.start(headers, priority=0)
         return added
 
     def choose_files(self) -> None:

@@ -39,6 +39,22 @@ def open_image(study: Study, session: ImageSession) -> Job:
                on_error=session.set_load_error)
 
 
+def read_headers(paths: list[str]) -> Job:
+    """Modality, size and frames of each file from its header (imaging.summary), one
+    (path, HeaderSummary or None) published per file, so the study list fills at once."""
+
+    def work(job: Job) -> None:
+        from ..imaging.summary import header_summary
+
+        for i, path in enumerate(paths):
+            job.check_cancelled()
+            job.publish((path, header_summary(path)))
+            if i % 50 == 0:
+                job.progress(i / max(len(paths), 1), f"reading headers ({i}/{len(paths)})")
+
+    return Job(f"headers of {len(paths)} file(s)", work)
+
+
 def classify(session: ImageSession, model: Any, model_name: str, frame: int = 0) -> Job:
     """The model's class probabilities for one frame; cached in the session per model."""
     image = session.image

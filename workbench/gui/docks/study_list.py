@@ -30,6 +30,8 @@ class StudyList(QTreeWidget):
         for col in (1, 2, 3, 4):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self._items: dict[str, QTreeWidgetItem] = {}
+        # "ISIC_0000…jpg" hides which image it is; the middle is what names share
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.currentItemChanged.connect(self._on_current)
 
     def add_path(self, path: Path) -> QTreeWidgetItem:
@@ -40,7 +42,20 @@ class StudyList(QTreeWidget):
         item.setData(0, PATH_ROLE, key)
         item.setToolTip(0, key)
         self._items[key] = item
+        same = [p for p in self._items if Path(p).name == path.name]
+        if len(same) > 1:  # two files of one name: the folder tells them apart
+            for p in same:
+                self._items[p].setText(0, f"{Path(p).parent.name}/{path.name}")
         return item
+
+    def mark_header(self, path: str, summary: object) -> None:
+        """Modality, size and frames from the header, until the decoded image says."""
+        item = self._items.get(path)
+        if item is None or summary is None or item.text(1) not in ("", "…"):
+            return
+        item.setText(1, summary.modality)
+        item.setText(2, f"{summary.columns}×{summary.rows}")
+        item.setText(3, str(summary.frames))
 
     def item_for(self, path: str) -> QTreeWidgetItem | None:
         return self._items.get(str(path))
