@@ -29,6 +29,7 @@ from .docks.study_list import StudyList
 from .jobs import JobRunner
 from .menus import build_menus
 from .opening import ImageOpener
+from .other_windows import open_key_manager
 from .provenance_actions import ProvenanceActions
 from .settings import device_preference, preferred_plugin_dirs
 from .status_bar import StatusBar
@@ -142,7 +143,7 @@ class MainWindow(QMainWindow):
         self.detectors.evidenceRequested.connect(self.show_evidence)
         self.provenance.signRequested.connect(self.sign_current)
         self.provenance.verifyRequested.connect(self.verify_current)
-        self.provenance.keysRequested.connect(self.open_key_manager)
+        self.provenance.keysRequested.connect(lambda: open_key_manager(self))
         self.comparison.reference_box.activated.connect(lambda _i: self.compare_current())
         self.tabs.currentChanged.connect(lambda _i: self._fill_references())
         self.view.cursorInfo.connect(self.cursor_label.setText)
@@ -289,18 +290,6 @@ class MainWindow(QMainWindow):
 
         return open_evaluation(self)
 
-    def show_help(self, page: str) -> QWidget:
-        from .dialogs.help import FIRST_STEPS, MOUSE_AND_KEYS, about_text, show_page
-
-        text = {"first steps": FIRST_STEPS, "mouse and keys": MOUSE_AND_KEYS}.get(page)
-        self.help_box = show_page(self, f"workbench — {page}", text or about_text())
-        return self.help_box
-
-    def open_key_manager(self) -> None:
-        from .dialogs.key_manager import KeyManagerDialog
-
-        KeyManagerDialog(self).exec()
-
     def use_device_preference(self) -> None:
         self.models.use_device(device_preference())
 
@@ -310,14 +299,6 @@ class MainWindow(QMainWindow):
         self.registry.reload(preferred_plugin_dirs())
         self.attacks.fill_plugins()
         return self.registry.plugins
-
-    def current_rendering(self) -> Any:
-        """Full-resolution RGB rendering of what is shown (for export and tests)."""
-        from ..imaging.display import render
-
-        v = self.view
-        return None if v.image is None else render(v.image, v.frame, v.window,
-                                                   use_voi_lut=v.use_voi_lut)
 
     def paintEvent(self, e: Any) -> None:  # noqa: N802
         super().paintEvent(e)

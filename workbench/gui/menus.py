@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel
 
+from .other_windows import open_key_manager, show_help
 from .settings import recent_paths
 
 
@@ -57,7 +58,7 @@ def build_menus(w: Any) -> None:
     w.sign_action = _action(w, "&Sign Current Image…", w.sign_current, "Ctrl+Shift+S")
     w.verify_action = _action(w, "&Verify Current Image", w.verify_current, "Ctrl+Shift+V")
     for a in (w.sign_action, w.verify_action,
-              _action(w, "&Keys and Trust Store…", w.open_key_manager)):
+              _action(w, "&Keys and Trust Store…", lambda: open_key_manager(w))):
         prov_menu.addAction(a)
 
     w.docks_menu = view_menu.addMenu("&Docks")  # show a closed dock again
@@ -74,7 +75,7 @@ def build_menus(w: Any) -> None:
     w.help_actions = {}
     for title, page in (("&First Steps", "first steps"), ("&Mouse and Keys", "mouse and keys"),
                         ("&About workbench", "about")):
-        w.help_actions[page] = _action(w, title, lambda page=page: w.show_help(page))
+        w.help_actions[page] = _action(w, title, lambda page=page: show_help(w, page))
         help_menu.addAction(w.help_actions[page])
 
     tb = w.addToolBar("Main")

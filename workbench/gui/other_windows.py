@@ -1,6 +1,6 @@
 """The windows the main window opens besides itself: Preferences (window-modal, not
-blocking) and the one non-modal Evaluate window, each made on first use so that the main
-window does not pay for them at start-up."""
+blocking), the one non-modal Evaluate window, the key manager and the Help pages, each
+made on first use so that the main window does not pay for them at start-up."""
 
 from __future__ import annotations
 
@@ -34,3 +34,18 @@ def open_evaluation(window: Any) -> QWidget:
     win.raise_()
     win.activateWindow()
     return win
+
+
+def open_key_manager(window: Any) -> None:
+    from .dialogs.key_manager import KeyManagerDialog
+
+    KeyManagerDialog(window).exec()
+
+
+def show_help(window: Any, page: str) -> QWidget:
+    """Help > First Steps, Mouse and Keys, About; kept as ``window.help_box``."""
+    from .dialogs.help import FIRST_STEPS, MOUSE_AND_KEYS, about_text, show_page
+
+    text = {"first steps": FIRST_STEPS, "mouse and keys": MOUSE_AND_KEYS}.get(page)
+    window.help_box = show_page(window, f"workbench — {page}", text or about_text())
+    return window.help_box
