@@ -144,8 +144,10 @@ def render_html(cases: list[dict[str, Any]], title: str = "Case report") -> str:
                              f"<li>{e(r)}</li>" for r in cv["reasons"]) + "</ul>")
         parts.append(f"<p class='v' style='color:{colour}'>Provenance: {e(prov['verdict'])} "
                      f"&mdash; {e(prov['summary'])}</p>")
-        if case.get("picture"):
-            parts.append(f"<img alt='image' src='{case['picture']}'>")
+        if case.get("picture"):  # in a table cell: Qt's PDF printer puts a bare <img> in
+            # the line of the text after it, so the next heading ran into the picture
+            parts.append(f"<table><tr><td><img alt='image' src='{case['picture']}'></td>"
+                         "</tr></table>")
         ident = case["identity"]
         parts.append("<table>" + "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>"
                                          for k, v in ident.items()) + "".join(
@@ -173,11 +175,12 @@ def render_html(cases: list[dict[str, Any]], title: str = "Case report") -> str:
             parts.append("<table><tr><th>detector</th><th>score</th><th>threshold</th>"
                          "<th>verdict</th><th>explanation</th></tr>" + "".join(rows)
                          + "</table>")
-            for f in case["findings"]:
-                if f.get("picture"):
-                    parts.append(f"<figure style='display:inline-block'><img alt='evidence' "
-                                 f"src='{f['picture']}'><figcaption>{e(f['detector'])} "
-                                 "evidence</figcaption></figure>")
+            pictures = [f for f in case["findings"] if f.get("picture")]
+            for i in range(0, len(pictures), 2):  # two a row, each captioned under itself
+                parts.append("<table><tr>" + "".join(
+                    f"<td><img alt='evidence' src='{f['picture']}'><br>"
+                    f"{e(f['detector'])} evidence</td>" for f in pictures[i:i + 2])
+                    + "</tr></table>")
     parts.append("</body></html>")
     return "".join(parts)
 
