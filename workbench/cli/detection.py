@@ -51,26 +51,10 @@ def _selected(registry: Any, names: str | None) -> list[Any]:
     return out
 
 
-def _threshold(info: Any, detector: Any, params: Any, model: Any, directory: str | None,
-               image: Any, cache: dict[tuple[str, str], tuple[float | None, str]]
-               ) -> tuple[float | None, str]:
-    """The saved threshold that applies to this image (the user's, else the shipped one;
-    a calibration on photos does not judge a CT), and a note when one exists but does not.
-    Looked up once per detector and modality."""
-    if not info.calibratable:
-        return None, ""
-    from ..engine.calibration import image_modality, threshold_for
-
-    key = (info.name, image_modality(image))
-    if key not in cache:
-        cal, note = threshold_for(info.name, detector, params, model, directory, image=image)
-        cache[key] = (cal.threshold if cal is not None else None), note
-    return cache[key]
-
-
 def cmd_detect(args: argparse.Namespace) -> int:
     from .. import api
-    from ..engine.detector_runner import DetectorCancelled, DetectorFailed, run_detector
+    from ..engine.calibration import run_calibrated
+    from ..engine.detector_runner import DetectorCancelled, DetectorFailed
     from ..imaging.errors import ImageLoadError
     from ..imaging.loader import load_image
 
@@ -81,12 +65,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     reference = load_image(args.reference) if args.reference else None
     wants_model = any("model" in i.needs for i in infos)
     model = load_model_on(args.model, args.device) if wants_model and args.model != "none" else None
-    detectors = []
-    for info in infos:
-        det = info.create()
-        params = api.make_params(det.Params, {})
-        detectors.append((info, det, params))
-    thresholds: dict[tuple[str, str], tuple[float | None, str]] = {}
+    detectors = [(det, api.make_params(det.Params, {})) for det in (i.create() for i in infos)]
 
     flagged = failures = 0
     if not args.json:
@@ -100,12 +79,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
             failures += 1
             continue
         image_flagged = False
-        for info, det, params in detectors:
-            threshold, note = _threshold(info, det, params, model, args.calibration, image,
-                                         thresholds)
-            try:
-                out = run_detector(det, image, params, model=model, reference=reference,
-                                   threshold=threshold)
+        for det, params in detectors:
+            try:  # the saved threshold that applies to this image's kind judges it
+                out, _cal, note = run_calibrated(det, image, params, model=model,
+                                                 directory=args.calibration,
+                                                 reference=reference)
             except DetectorFailed as exc:
                 print_error(f"{f}: {str(exc).splitlines()[0]}")
                 failures += 1

@@ -107,14 +107,40 @@ def save_calibration(cal: Calibration, directory: str | os.PathLike[str] | None 
 def load_calibration(name: str, directory: str | os.PathLike[str] | None = None
                      ) -> Calibration | None:
     """The saved calibration of detector ``name``, or None when there is none. A file
-    that exists but cannot be read raises :class:`CalibrationError`."""
+    that exists but cannot be read raises :class:`CalibrationError`. Parsed once per
+    version of the file: every detector run on every image asks for it."""
     path = calibration_file(name, directory)
-    if not path.is_file():
-        return None
     try:
-        return Calibration.from_json(json.loads(path.read_text()))
+        stat = path.stat()
+    except OSError:
+        return None
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = _LOADED.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    try:
+        cal = Calibration.from_json(json.loads(path.read_text()))
     except (ValueError, TypeError) as exc:
         raise CalibrationError(f"{path}: unreadable calibration ({exc})") from None
+    _LOADED[path] = (key, cal)
+    return cal
+
+
+_LOADED: dict[Path, tuple[tuple[int, int], Calibration]] = {}
+
+
+def run_calibrated(detector: Any, image: Any, params: Any, *, model: Any = None,
+                   directory: str | os.PathLike[str] | None = None, **run: Any
+                   ) -> tuple[Any, Calibration | None, str]:
+    """Run ``detector`` judged by the saved threshold that applies to ``image`` (the
+    user's, else the shipped one; see :func:`threshold_for`), as the GUI, the report and
+    ``workbench detect`` all do: (outcome, the calibration that judged it or None, a note
+    when a saved one exists but does not apply). ``run``: run_detector's other options."""
+    cal, note = (threshold_for(detector.name, detector, params, model, directory, image=image)
+                 if getattr(detector, "calibratable", False) else (None, ""))
+    out = run_detector(detector, image, params, model=model,
+                       threshold=cal.threshold if cal is not None else None, **run)
+    return out, (cal if out.calibrated else None), note
 
 
 def shipped_calibration_dir() -> Path:

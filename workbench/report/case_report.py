@@ -84,23 +84,20 @@ def _findings(image: Any, base: Any, detectors: list[Any] | None, model: Any
     entries with the evidence pictures."""
     from ..analysis.perturbation import heatmap_rgb, overlay
     from ..api import make_params
-    from ..engine.calibration import threshold_for
-    from ..engine.detector_runner import DetectorFailed, run_detector
+    from ..engine.calibration import run_calibrated
+    from ..engine.detector_runner import DetectorFailed
 
     outcomes, used, findings = [], [], []
     for det in detectors or []:
-        params = make_params(det.Params, {})
-        cal = threshold_for(det.name, det, params, model, image=image)[0] \
-            if det.calibratable else None
         try:
-            out = run_detector(det, image, params, model=model,
-                               threshold=cal.threshold if cal is not None else None)
+            out, cal, _note = run_calibrated(det, image, make_params(det.Params, {}),
+                                             model=model)
         except DetectorFailed as exc:
             findings.append({"detector": det.name, "verdict": "failed",
                              "explanation": str(exc).splitlines()[0]})
             continue
         outcomes.append(out)
-        if out.calibrated and cal is not None:
+        if cal is not None:
             used.append(cal)
         entry = {"detector": out.name, "score": out.score, "threshold": out.threshold,
                  "verdict": out.verdict, "explanation": out.explanation}

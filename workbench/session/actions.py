@@ -193,8 +193,8 @@ def detect(session: ImageSession, infos: list[Any], model: Any, model_name: str)
 
     def work(job: Job) -> None:
         from .. import api
-        from ..engine.calibration import threshold_for
-        from ..engine.detector_runner import DetectorCancelled, DetectorFailed, run_detector
+        from ..engine.calibration import run_calibrated
+        from ..engine.detector_runner import DetectorCancelled, DetectorFailed
 
         n = len(infos)
         for i, info in enumerate(infos):
@@ -202,15 +202,9 @@ def detect(session: ImageSession, infos: list[Any], model: Any, model_name: str)
             job.progress(i / n, f"{info.name}…")
             try:
                 det = info.create()
-                params = api.make_params(det.Params, {})
-                # matched by the model card's name, as the CLI does (the zoo name "demo"
-                # never matched, so the GUI said "uncalibrated" for calibrated detectors)
-                cal = threshold_for(info.name, det, params, model, image=image)[0] \
-                    if info.calibratable else None
-                threshold = cal.threshold if cal is not None else None
-                out = run_detector(det, image, params, model=model, threshold=threshold,
-                                   cancelled=lambda: job.cancelled)
-                job.publish((out, cal if out.calibrated else None))
+                out, cal, _note = run_calibrated(det, image, api.make_params(det.Params, {}),
+                                                 model=model, cancelled=lambda: job.cancelled)
+                job.publish((out, cal))
             except DetectorCancelled:
                 raise Cancelled(f"detectors on {session.path}: cancelled") from None
             except DetectorFailed as exc:
