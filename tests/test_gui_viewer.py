@@ -3,7 +3,11 @@ that projection images get, and a window that cannot be dragged past the data.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
 
 TIMEOUT = 60_000
 
@@ -98,3 +102,100 @@ def test_study_rows_describe_images_before_they_are_opened(qtbot, window, shared
     # two files called CT_small.dcm: each row names its folder
     assert rows.item_for(str(twin)).text(0) == "copy/CT_small.dcm"
     assert rows.item_for(str(ct)).text(0) == f"{ct.parent.name}/CT_small.dcm"
+
+
+def _open(qtbot, w, path):
+    w.open_paths([path])
+    qtbot.waitUntil(lambda: w.view.image is not None
+                    and Path(w.view.image.path).resolve() == Path(path).resolve(),
+                    timeout=TIMEOUT)
+    w.view.resize(800, 600)
+    return w.view.image
+
+
+def test_rotate_and_flip_turn_the_display_only(qtbot, window, shared_data):
+    w = window
+    image = _open(qtbot, w, shared_data / "dicom" / "orthanc" / "Issue44" / "Monochrome1-Jpeg.dcm")
+    pixels = image.pixels.copy()
+    w.view.set_zoom(0.25)  # one decimation step for every rendering compared
+    w.view.grab()
+    before = w.view.rendered_array().copy()
+    w.rotate_right_action.trigger()
+    w.view.set_zoom(0.25)  # one decimation step for every rendering compared
+    w.view.grab()
+    assert np.array_equal(w.view.rendered_array(), np.rot90(before, -1))
+    assert w.view.display_shape() == (image.columns, image.rows)
+    # the read-out names the same stored pixel wherever it is on the screen: the shown
+    # image's top-left corner is the stored bottom-left after a right turn
+    assert w.view.describe_point(QPointF(0.5, 0.5)).startswith(f"x 0  y {image.rows - 1} ")
+    w.flip_h_action.trigger()
+    w.view.set_zoom(0.25)  # one decimation step for every rendering compared
+    w.view.grab()
+    assert np.array_equal(w.view.rendered_array(), np.rot90(before, -1)[:, ::-1])
+    w.flip_v_action.trigger()
+    # right turn, flip h, flip v = three right turns (the flips make a half turn)
+    assert w.view.transform.rotation == 270 and not w.view.transform.hflip
+    w.rotate_right_action.trigger()
+    w.view.set_zoom(0.25)  # one decimation step for every rendering compared
+    w.view.grab()
+    assert w.view.transform.is_identity
+    assert np.array_equal(w.view.rendered_array(), before)
+    assert np.array_equal(image.pixels, pixels)
+
+
+def test_distance_in_mm_follows_the_pixel_spacing_tag(qtbot, window, shared_data):
+    """Measured by mouse on a CR with PixelSpacing 0.175\\0.175: the length is the tag
+    arithmetic on the stored pixels under the two points, whatever the rotation."""
+    import pydicom
+
+    w = window
+    path = shared_data / "dicom" / "orthanc" / "Issue44" / "Monochrome1-Jpeg.dcm"
+    _open(qtbot, w, path)
+    row_mm, col_mm = (float(v) for v in pydicom.dcmread(path, stop_before_pixels=True)
+                      .PixelSpacing)
+    view = w.view
+    view.set_zoom(0.25)
+    a, b = QPoint(200, 150), QPoint(500, 450)
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, a)
+    qtbot.mouseMove(view, b)
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, b)
+    assert len(view.measurements) == 1
+    m = view.measurements[0]
+    pa, pb = view.widget_to_image(QPointF(a)), view.widget_to_image(QPointF(b))
+    dx, dy = (pb.x() - pa.x()), (pb.y() - pa.y())  # stored pixels (no turn yet)
+    assert m.mm == pytest.approx(np.hypot(dx * col_mm, dy * row_mm), rel=1e-9)
+    assert m.mm == pytest.approx(np.hypot(300, 300) / 0.25 * 0.175, rel=1e-6)
+    assert m.label.endswith(" mm")
+    # the window/level did not move while measuring
+    # after a turn the same stored points give the same length
+    view.rotate(90)
+    turned = view.measure(view.stored_to_view(*m.start), view.stored_to_view(*m.end))
+    assert turned.mm == pytest.approx(m.mm, rel=1e-9)
+    # the scale bar is a round length at this zoom, drawn from the same spacing
+    assert view.mm_per_screen_pixel() == pytest.approx(row_mm / view.zoom)
+
+
+def test_no_pixel_spacing_means_no_mm(qtbot, window, shared_data):
+    w = window
+    _open(qtbot, w, shared_data / "dicom" / "mammography" / "sfm-malign-0" / "1-282.dcm")
+    view = w.view
+    assert view.spacing is None and view.mm_per_screen_pixel() is None
+    m = view.add_measurement(QPointF(10, 10), QPointF(310, 410))
+    assert m.mm is None and m.label == "500.0 px (no pixel spacing)"
+
+
+def test_corner_text_names_patient_and_study_and_hides_identifiers(qtbot, window,
+                                                                    shared_data):
+    w = window
+    _open(qtbot, w, shared_data / "dicom" / "mammography" / "sfm-malign-0" / "1-282.dcm")
+    corners = w.view.corner_lines()
+    assert corners["top-left"][:2] == ["Mass-Test_P_00820_RIGHT_CC",
+                                       "ID Mass-Test_P_00820_RIGHT_CC"]
+    assert "study 2016-10-04" in corners["top-right"]
+    assert corners["bottom-right"][0] == "R"  # Laterality
+    assert any(line.startswith("W ") for line in corners["bottom-left"])
+    w.privacy_action.trigger()
+    hidden = w.view.corner_lines()
+    text = " ".join(line for lines in hidden.values() for line in lines)
+    assert "Mass-Test" not in text and "patient identifiers hidden" in text
+    w.view.grab()  # paints without error with the switch on

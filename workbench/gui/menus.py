@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel
 
-from .other_windows import open_key_manager, show_help
+from .other_windows import open_calibration, open_key_manager, show_help
 from .settings import recent_paths
 
 
@@ -17,6 +17,15 @@ def _action(w: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
     if shortcut is not None:
         a.setShortcut(QKeySequence(shortcut))
     a.triggered.connect(lambda _checked=False: slot())
+    return a
+
+
+def _checkable(w: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
+    a = QAction(text, w)
+    a.setCheckable(True)
+    if shortcut is not None:
+        a.setShortcut(QKeySequence(shortcut))
+    a.toggled.connect(slot)
     return a
 
 
@@ -47,11 +56,23 @@ def build_menus(w: Any) -> None:
     fit = _action(w, "&Fit to Window", lambda: w.view.set_zoom(None), "F")
     actual = _action(w, "&Actual Pixels (100%)", lambda: w.view.set_zoom(1.0), "1")
     reset = _action(w, "&Reset Window (from file)", w.image_page.reset_window, "R")
-    w.invert_action = QAction("&Invert (display only)", w)
-    w.invert_action.setShortcut(QKeySequence("I"))
-    w.invert_action.setCheckable(True)
-    w.invert_action.toggled.connect(w.view.set_inverted)
+    w.invert_action = _checkable(w, "&Invert (display only)", w.view.set_inverted, "I")
     for a in (fit, actual, reset, w.invert_action):
+        view_menu.addAction(a)
+    view_menu.addSeparator()
+    w.rotate_right_action = _action(w, "Rotate &Right 90°", lambda: w.view.rotate(90), "]")
+    w.rotate_left_action = _action(w, "Rotate &Left 90°", lambda: w.view.rotate(270), "[")
+    w.flip_h_action = _action(w, "Flip &Horizontal", lambda: w.view.flip(True), "H")
+    w.flip_v_action = _action(w, "Flip &Vertical", lambda: w.view.flip(False), "V")
+    for a in (w.rotate_right_action, w.rotate_left_action, w.flip_h_action, w.flip_v_action):
+        view_menu.addAction(a)
+    view_menu.addSeparator()
+    w.measure_action = _checkable(w, "&Measure Distance (drag)", w.view.set_measure_mode, "M")
+    w.clear_measurements_action = _action(w, "Clear Measurements", w.view.clear_measurements,
+                                          "Esc")
+    w.privacy_action = _checkable(w, "Hide &Patient Identifiers", w.view.set_hide_identifiers,
+                                  "Ctrl+Shift+H")
+    for a in (w.measure_action, w.clear_measurements_action, w.privacy_action):
         view_menu.addAction(a)
 
     prov_menu = w.menuBar().addMenu("&Provenance")
@@ -69,6 +90,8 @@ def build_menus(w: Any) -> None:
     w.evaluate_action = _action(w, "&Evaluate…", w.open_evaluation, "Ctrl+Shift+E")
     w.reload_plugins_action = _action(w, "&Reload Plugins", w.reload_plugins)
     tools_menu.addAction(w.evaluate_action)
+    w.calibrate_action = _action(w, "&Calibrate Detectors…", lambda: open_calibration(w))
+    tools_menu.addAction(w.calibrate_action)
     tools_menu.addAction(w.reload_plugins_action)
 
     help_menu = w.menuBar().addMenu("&Help")

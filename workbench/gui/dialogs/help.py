@@ -33,6 +33,11 @@ MOUSE_AND_KEYS = """<h3>Mouse and keys</h3><table>
 <tr><td>1</td><td>100% (one image pixel per screen pixel)</td></tr>
 <tr><td>R</td><td>the file's own window</td></tr>
 <tr><td>I</td><td>invert (display only)</td></tr>
+<tr><td>] and [, H, V</td><td>rotate right / left 90°, flip horizontal / vertical (display
+only: read-outs and measurements name stored pixels)</td></tr>
+<tr><td>Shift + left drag, M</td><td>measure a distance (in mm where the header gives the
+pixel spacing); M makes a plain left drag measure; Esc clears</td></tr>
+<tr><td>Ctrl+Shift+H</td><td>hide patient identifiers in the corner text</td></tr>
 <tr><td>Ctrl+O, Ctrl+Shift+O</td><td>open file, open folder</td></tr>
 <tr><td>Ctrl+Shift+S, Ctrl+Shift+V</td><td>sign, verify the current image</td></tr>
 <tr><td>Ctrl+E</td><td>export report</td></tr></table>"""

@@ -2,9 +2,13 @@
 
 left drag = window/level (horizontal: width, vertical: centre, scaled to the image's
 value range); middle drag = pan; right drag or Ctrl+wheel = zoom; wheel = next/previous
-frame; double-click = fit. Zoomed out, only every n-th stored pixel is rendered (the
-screen cannot show more), which keeps window/level interactive on 12-megapixel
-mammograms; zoomed in, pixels are drawn as crisp squares.
+frame; double-click = fit; Shift+left drag (or left drag in measure mode) = measure a
+distance, in mm where the header gives the pixel spacing. Rotation, flip and invert are
+display only: the cursor read-out and measurements always name stored pixels.
+
+Zoomed out, only every n-th stored pixel is rendered (the screen cannot show more), which
+keeps window/level interactive on 12-megapixel mammograms; zoomed in, pixels are drawn as
+crisp squares.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ...imaging import MedicalImage, Window
+from ...imaging.view_geometry import PixelSpacing, ViewTransform, pixel_spacing
+from .view_annotations import Measurement, draw_corners, draw_measurement, draw_scale_bar
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,6 +71,13 @@ class ImageView(QWidget):
         self._overlay: QImage | None = None
         self.overlay_opacity = 0.6
         self.inverted = False  # display only: white on black becomes black on white
+        self.transform = ViewTransform()  # display only: the reviewer's rotation and flip
+        self.hide_identifiers = False  # the privacy switch of the corner text
+        self.show_corner_text = True
+        self.measure_mode = False
+        self.spacing: PixelSpacing | None = None
+        self.measurements: list[Measurement] = []
+        self._measuring: tuple[QPointF, QPointF] | None = None  # image points while dragging
 
     # --- state --------------------------------------------------------------------------
     def set_image(self, image: MedicalImage | None, frame: int = 0) -> None:
@@ -74,6 +87,11 @@ class ImageView(QWidget):
         self._zoom = None
         self._render_key = None
         self._overlay = None
+        self._overlay_rgb = None
+        self.transform = ViewTransform()
+        self.measurements = []
+        self._measuring = None
+        self.spacing = pixel_spacing(image) if image is not None else None
         if image is not None:
             self.frame = max(0, min(frame, image.n_frames - 1))
             self.window = image.default_window(self.frame)
@@ -89,6 +107,34 @@ class ImageView(QWidget):
 
     def set_inverted(self, inverted: bool) -> None:
         self.inverted = bool(inverted)
+        self.update()
+
+    def set_transform(self, transform: ViewTransform) -> None:
+        """Rotate/flip the display; the view shows the whole image again."""
+        if transform == self.transform:
+            return
+        self.transform = transform
+        self._render_key = None
+        self.set_overlay(self._overlay_rgb, self.overlay_opacity)
+        self.set_zoom(None)
+
+    def rotate(self, degrees: int) -> None:
+        self.set_transform(self.transform.rotated(degrees))
+
+    def flip(self, horizontal: bool = True) -> None:
+        t = self.transform
+        self.set_transform(t.flipped_horizontally() if horizontal else t.flipped_vertically())
+
+    def set_hide_identifiers(self, hide: bool) -> None:
+        self.hide_identifiers = bool(hide)
+        self.update()
+
+    def set_measure_mode(self, on: bool) -> None:
+        self.measure_mode = bool(on)
+        self.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+
+    def clear_measurements(self) -> None:
+        self.measurements = []
         self.update()
 
     def set_window(self, window: Window, *, voi_lut: bool = False) -> None:
@@ -109,6 +155,9 @@ class ImageView(QWidget):
     def display_shape(self) -> tuple[int, int]:
         if self.image is None:
             return (0, 0)
+        return self.transform.shape(*self._oriented_shape())
+
+    def _oriented_shape(self) -> tuple[int, int]:
         from ...imaging.display import oriented_shape
 
         return oriented_shape(self.image.rows, self.image.columns, self.image.orientation)
@@ -154,12 +203,13 @@ class ImageView(QWidget):
         """A picture drawn over the image (e.g. a difference map) on the image's *stored*
         grid, like every map the workbench computes; it is turned here with the image's
         EXIF orientation so it lands on the pixels it describes."""
-        if rgb is not None and self.image is not None and self.image.orientation != 1:
+        self._overlay_rgb = rgb
+        if rgb is not None and self.image is not None:
             import numpy as np
 
             from ...imaging.display import orient
 
-            rgb = np.ascontiguousarray(orient(rgb, self.image.orientation))
+            rgb = np.ascontiguousarray(self.transform.apply(orient(rgb, self.image.orientation)))
         self._overlay = None if rgb is None else numpy_to_qimage(rgb)
         self.overlay_opacity = opacity
         self.update()
@@ -193,11 +243,14 @@ class ImageView(QWidget):
 
         step = self._step()
         w = self.window
-        key = (id(self.image), self.frame, w, self.use_voi_lut, step, self.inverted)
+        key = (id(self.image), self.frame, w, self.use_voi_lut, step, self.inverted,
+               self.transform)
         if key == self._render_key and self._qimage is not None:
             return
         self._rendered = render(self.image, self.frame, w, use_voi_lut=self.use_voi_lut,
                                 step=step, gray=True)
+        if not self.transform.is_identity:
+            self._rendered = self.transform.apply(self._rendered)
         if self.inverted:
             self._rendered = 255 - self._rendered
         self._qimage = numpy_to_qimage(self._rendered)
@@ -221,23 +274,100 @@ class ImageView(QWidget):
             p.setOpacity(1.0)
         self._draw_overlay(p)
 
-    def _draw_overlay(self, p: QPainter) -> None:
+    def corner_lines(self) -> dict[str, list[str]]:
+        """The corner text as drawn: the header's (imaging.corner_text) and the view's own
+        state (window, zoom, frame, display changes) bottom left."""
+        from ...imaging.corner_text import corner_text
+
         img, w = self.image, self.window
-        lines = [f"{img.modality}  {img.columns}×{img.rows}"]
+        corners = corner_text(img, hide_identifiers=self.hide_identifiers)
+        state = []
         if img.n_frames > 1:
-            lines.append(f"frame {self.frame + 1}/{img.n_frames}")
+            state.append(f"frame {self.frame + 1}/{img.n_frames}")
         if self.use_voi_lut:
-            lines.append("VOI LUT (file)")
+            state.append("W/L: VOI LUT (file)")
         elif w is not None:
-            lines.append(f"C {w.center:.6g}  W {w.width:.6g}")
-        if self.inverted:
-            lines.append("inverted (display)")
-        lines.append(f"zoom {self.zoom * 100:.0f}%")
-        p.setPen(QColor(235, 200, 60))
-        y = 18
-        for line in lines:
-            p.drawText(8, y, line)
-            y += 16
+            state.append(f"W {w.width:.6g}  L {w.center:.6g}")
+        state.append(f"zoom {self.zoom * 100:.0f}%")
+        shown = [s for s in ("inverted" if self.inverted else "", self.transform.describe())
+                 if s]
+        if shown:
+            state.append("display " + ", ".join(shown))
+        corners["bottom-left"] = state
+        return corners
+
+    def mm_per_screen_pixel(self) -> float | None:
+        """Millimetres per screen pixel along the screen's x axis (None: no spacing)."""
+        if self.spacing is None:
+            return None
+        # turned by 90°, the screen's x axis runs down the stored columns
+        along_x = self.spacing.row_mm if self.transform.rotation in (90, 270) \
+            else self.spacing.col_mm
+        return along_x / self.zoom
+
+    def _draw_overlay(self, p: QPainter) -> None:
+        rect = QRectF(self.rect())
+        if self.show_corner_text:
+            draw_corners(p, rect, self.corner_lines())
+        mm = self.mm_per_screen_pixel()
+        if mm is not None:
+            draw_scale_bar(p, rect, mm, self.spacing)
+        for m in self.measurements:
+            a, b = (self.image_to_widget(self.stored_to_view(*pt)) for pt in (m.start, m.end))
+            draw_measurement(p, a, b, m.label)
+        if self._measuring is not None:
+            a, b = self._measuring
+            m = self.measure(a, b)
+            draw_measurement(p, self.image_to_widget(a), self.image_to_widget(b), m.label)
+
+    # --- measurement ------------------------------------------------------------------------
+    def view_to_stored(self, point: QPointF) -> tuple[float, float]:
+        """A point of the shown image (view pixels, continuous) as (x, y) on the stored
+        grid: through the reviewer's rotation/flip, then the EXIF orientation."""
+        rows, cols = self._oriented_shape()
+        x, y = self.transform.to_oriented(point.x(), point.y(), rows, cols)
+        o = self.image.orientation
+        if o == 1:
+            return x, y
+        # the EXIF map of whole pixels is affine on pixel centres: extend it to the plane
+        from ...imaging.display import display_to_stored
+
+        g = [display_to_stored(r, c, self.image.rows, self.image.columns, o)
+             for r, c in ((0, 0), (0, 1), (1, 0))]
+        u, v = x - 0.5, y - 0.5
+        row = g[0][0] + (g[1][0] - g[0][0]) * u + (g[2][0] - g[0][0]) * v
+        col = g[0][1] + (g[1][1] - g[0][1]) * u + (g[2][1] - g[0][1]) * v
+        return col + 0.5, row + 0.5
+
+    def stored_to_view(self, x: float, y: float) -> QPointF:
+        """Inverse of :meth:`view_to_stored` (for drawing measurements)."""
+        # the map view -> stored is affine (turns and flips): solve it from three points
+        o = QPointF(0, 0)
+        p0, px, py = (self.view_to_stored(q) for q in (o, QPointF(1, 0), QPointF(0, 1)))
+        ax, ay = px[0] - p0[0], px[1] - p0[1]
+        bx, by = py[0] - p0[0], py[1] - p0[1]
+        det = ax * by - ay * bx or 1.0
+        dx, dy = x - p0[0], y - p0[1]
+        return QPointF((dx * by - dy * bx) / det, (ax * dy - ay * dx) / det)
+
+    def image_to_widget(self, point: QPointF) -> QPointF:
+        z = self.zoom
+        return QPointF((point.x() - self._center.x()) * z + self.width() / 2,
+                       (point.y() - self._center.y()) * z + self.height() / 2)
+
+    def measure(self, a: QPointF, b: QPointF) -> Measurement:
+        """The distance between two points of the shown image, computed on the stored grid
+        (so rotation and flip never change it), in mm where the header gives the spacing."""
+        (x0, y0), (x1, y1) = self.view_to_stored(a), self.view_to_stored(b)
+        pixels = math.hypot(x1 - x0, y1 - y0)
+        mm = self.spacing.distance_mm(y1 - y0, x1 - x0) if self.spacing else None
+        return Measurement((x0, y0), (x1, y1), pixels, mm)
+
+    def add_measurement(self, a: QPointF, b: QPointF) -> Measurement:
+        m = self.measure(a, b)
+        self.measurements.append(m)
+        self.update()
+        return m
 
     # --- mouse ------------------------------------------------------------------------------
     def mousePressEvent(self, e: QMouseEvent) -> None:  # noqa: N802
@@ -245,11 +375,22 @@ class ImageView(QWidget):
             return
         self._drag_button = e.button()
         self._drag_last = e.position()
+        if e.button() == Qt.MouseButton.LeftButton and (
+                self.measure_mode or e.modifiers() & Qt.KeyboardModifier.ShiftModifier):
+            start = self.widget_to_image(e.position())
+            self._measuring = (start, start)
         e.accept()
 
     def mouseReleaseEvent(self, e: QMouseEvent) -> None:  # noqa: N802
         if e.button() == self._drag_button:
             self._drag_button = None
+            if self._measuring is not None:
+                a, b = self._measuring
+                self._measuring = None
+                if a != b:
+                    m = self.add_measurement(a, b)
+                    self.cursorInfo.emit(f"distance {m.label}")
+                self.update()
 
     def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:  # noqa: N802
         self.set_zoom(None)
@@ -259,7 +400,10 @@ class ImageView(QWidget):
         if self.image is not None and self._drag_button is not None:
             d = pos - self._drag_last
             self._drag_last = pos
-            if self._drag_button == Qt.MouseButton.LeftButton:
+            if self._measuring is not None:
+                self._measuring = (self._measuring[0], self.widget_to_image(pos))
+                self.update()
+            elif self._drag_button == Qt.MouseButton.LeftButton:
                 self._drag_window(d.x(), d.y())
             elif self._drag_button == Qt.MouseButton.MiddleButton:
                 z = self.zoom
@@ -300,13 +444,12 @@ class ImageView(QWidget):
     def describe_point(self, image_point: QPointF) -> str:
         """The stored value (and modality value, e.g. HU) under an image point."""
         img = self.image
-        dr, dc = int(math.floor(image_point.y())), int(math.floor(image_point.x()))
         h, w = self.display_shape()
-        if not (0 <= dr < h and 0 <= dc < w):
+        if not (0 <= image_point.y() < h and 0 <= image_point.x() < w):
             return ""
-        from ...imaging.display import display_to_stored
-
-        r, c = display_to_stored(dr, dc, img.rows, img.columns, img.orientation)
+        x, y = self.view_to_stored(image_point)
+        r = min(max(int(math.floor(y)), 0), img.rows - 1)
+        c = min(max(int(math.floor(x)), 0), img.columns - 1)
         value = img.stored_value(self.frame, r, c)
         text = f"x {c}  y {r}   stored {value}"
         vt = img.value_transform(self.frame)
