@@ -36,6 +36,20 @@ def open_evaluation(window: Any) -> QWidget:
     return win
 
 
+def open_calibration(window: Any) -> QWidget:
+    """Tools > Calibrate Detectors: one non-modal dialog, kept (with its last results)."""
+    from .dialogs.calibrate import CalibrateDialog
+
+    dialog = getattr(window, "calibration_dialog", None)
+    if dialog is None:
+        dialog = window.calibration_dialog = CalibrateDialog(window.study, window.runner,
+                                                              window.registry, window)
+    dialog.show()
+    dialog.raise_()
+    dialog.activateWindow()
+    return dialog
+
+
 def open_key_manager(window: Any) -> None:
     from .dialogs.key_manager import KeyManagerDialog
 
