@@ -61,7 +61,7 @@ def test_window_width_stops_at_the_data_range(qtbot, window, shared_data):
 def test_help_pages_and_docks_come_back_from_the_view_menu(qtbot, window):
     w = window
     names = [a.text() for a in w.docks_menu.actions()]
-    assert names == ["Study", "Model", "Attack", "Provenance", "Metadata", "Detectors"]
+    assert names == ["Study", "Model", "Provenance", "Detectors", "Attack", "Metadata"]
     detectors_dock = next(d for d in w.docks if d.windowTitle() == "Detectors")
     detectors_dock.close()
     assert not detectors_dock.isVisible()
@@ -77,6 +77,19 @@ def test_help_pages_and_docks_come_back_from_the_view_menu(qtbot, window):
     about = w.help_box.text()
     assert "<b>demo</b>" in about and "fits dermoscopy photographs" in about
     w.help_box.accept()
+
+
+def test_the_image_takes_most_of_the_first_window(qtbot, window):
+    w = window
+    w.resize(1400, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.wait(50)
+    assert w.tabs.width() > 0.5 * w.width()
+    assert w.view.isVisible()
+    # the docks that are tabbed behind another still come forward with one click
+    tabbed = {d.windowTitle() for d in w.docks if w.tabifiedDockWidgets(d)}
+    assert tabbed == {"Detectors", "Attack", "Metadata"}
 
 
 def test_study_rows_describe_images_before_they_are_opened(qtbot, window, shared_data,
@@ -156,6 +169,7 @@ def test_distance_in_mm_follows_the_pixel_spacing_tag(qtbot, window, shared_data
     view = w.view
     view.set_zoom(0.25)
     a, b = QPoint(200, 150), QPoint(500, 450)
+    window_before = view.window
     qtbot.mousePress(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, a)
     qtbot.mouseMove(view, b)
     qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, b)
@@ -166,7 +180,7 @@ def test_distance_in_mm_follows_the_pixel_spacing_tag(qtbot, window, shared_data
     assert m.mm == pytest.approx(np.hypot(dx * col_mm, dy * row_mm), rel=1e-9)
     assert m.mm == pytest.approx(np.hypot(300, 300) / 0.25 * 0.175, rel=1e-6)
     assert m.label.endswith(" mm")
-    # the window/level did not move while measuring
+    assert view.window == window_before  # a measuring drag is not a window/level drag
     # after a turn the same stored points give the same length
     view.rotate(90)
     turned = view.measure(view.stored_to_view(*m.start), view.stored_to_view(*m.end))
@@ -199,3 +213,30 @@ def test_corner_text_names_patient_and_study_and_hides_identifiers(qtbot, window
     text = " ".join(line for lines in hidden.values() for line in lines)
     assert "Mass-Test" not in text and "patient identifiers hidden" in text
     w.view.grab()  # paints without error with the switch on
+
+
+def test_the_model_chosen_last_time_is_loaded_at_start(qtbot):
+    """Chosen once, the model is loaded again on every start (in the background, with
+    progress), so the box never names a model that is not there."""
+    from workbench.gui.docks.model import NO_MODEL
+    from workbench.gui.main_window import MainWindow
+    from workbench.gui.settings import last_model
+
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    assert first.models.model_box.currentText() == NO_MODEL and last_model() == ""
+    first.models.load_model("demo")
+    qtbot.waitUntil(lambda: first.study.model is not None, timeout=TIMEOUT)
+    assert last_model() == "demo"
+    first.close()
+
+    second = MainWindow()
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitExposed(second)
+    qtbot.waitUntil(lambda: second.study.model is not None, timeout=TIMEOUT)
+    assert second.study.model_name == "demo"
+    assert second.models.model_box.currentText() == "demo"
+    assert "demo_melanoma" in second.models.status.text()
+    second.close()

@@ -31,7 +31,7 @@ from .menus import build_menus
 from .opening import ImageOpener
 from .other_windows import open_key_manager
 from .provenance_actions import ProvenanceActions
-from .settings import device_preference, preferred_plugin_dirs
+from .settings import device_preference, last_model, preferred_plugin_dirs
 from .status_bar import StatusBar
 from .views.attack_result import AttackResultView
 from .views.comparison import ComparisonView
@@ -40,6 +40,7 @@ from .views.image_page import ImagePage
 from .views.verdict_banner import VerdictBanner
 
 LEFT, RIGHT = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+LEFT_WIDTH, RIGHT_WIDTH = 300, 370  # of a 1400-pixel window: 52% or more is the image
 
 
 class MainWindow(QMainWindow):
@@ -58,8 +59,8 @@ class MainWindow(QMainWindow):
         # first paint (_fill_plugins) or when something asks for a plugin first
         self.registry = PluginRegistry(extra_dirs=preferred_plugin_dirs)
         self._build_central()
+        self._build_status_bar()  # before the docks: Qt leaves a stray tab bar otherwise
         self._build_docks()
-        self._build_status_bar()
         build_menus(self)
         self._wire()
         self.show_session(None)
@@ -96,26 +97,34 @@ class MainWindow(QMainWindow):
         self.attacks = AttackPanel(self.study, self.runner, self.registry,
                                    lambda: self.study_list.selected_paths(), self.show_error)
         self.detectors = DetectorsPanel(self.study, self.runner, self.registry)
-        self._add_dock("Study", self.study_list, LEFT, 400)
-        self._add_dock("Model", self.models, LEFT, 400)
-        self._add_dock("Attack", self.attacks, LEFT, 400)
-        prov = self._add_dock("Provenance", self.provenance, RIGHT, 480)
-        meta = self._add_dock("Metadata", self.metadata, RIGHT, 480)
-        self.splitDockWidget(prov, meta, Qt.Orientation.Vertical)
-        self.resizeDocks([prov, meta], [300, 500], Qt.Orientation.Vertical)
-        self._add_dock("Detectors", self.detectors, RIGHT, 480)
+        # The image comes first: two narrow columns of docks leave most of the window to
+        # it; the reviewer's tools share one tabbed dock (Detectors|Attack|Metadata). One
+        # tab group only: Qt 6 paints a stray copy of the tab bar of a second one.
+        study = self._add_dock("Study", self.study_list, LEFT)
+        model = self._add_dock("Model", self.models, LEFT)
+        prov = self._add_dock("Provenance", self.provenance, RIGHT)
+        detectors = self._add_dock("Detectors", self.detectors, RIGHT)
+        self._add_dock("Attack", self.attacks, RIGHT, tab_with=detectors)
+        self._add_dock("Metadata", self.metadata, RIGHT, tab_with=detectors)
+        self.resizeDocks([study, prov], [LEFT_WIDTH, RIGHT_WIDTH], Qt.Orientation.Horizontal)
+        self.resizeDocks([study, model], [420, 400], Qt.Orientation.Vertical)
+        self.resizeDocks([prov, detectors], [300, 520], Qt.Orientation.Vertical)
         self.opener = ImageOpener(self.study, self.runner, self.study_list, self.show_error, self)
         self.signing = ProvenanceActions(self.study, self.runner, self.study_list,
                                          self.provenance, self.show_error, self)
 
     def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea,
-                  width: int) -> QDockWidget:
+                  tab_with: QDockWidget | None = None) -> QDockWidget:
+        """A dock in ``area``, or as a tab behind ``tab_with`` (which stays in front)."""
         dock = QDockWidget(title, self)
         self.docks.append(dock)
         dock.setObjectName(f"dock_{title.lower()}")
         dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
+        if tab_with is None:
+            self.addDockWidget(area, dock)
+        else:
+            self.tabifyDockWidget(tab_with, dock)
+            tab_with.raise_()
         return dock
 
     def _build_status_bar(self) -> None:
@@ -193,7 +202,7 @@ class MainWindow(QMainWindow):
     def open_demo(self) -> list[str]:
         from ..demo import demo_files
 
-        if self.study.model is None:
+        if self.study.model is None and self.models.loading is None:
             self.models.load_model("demo")  # in the background: the window stays responsive
         return self.open_paths(demo_files())
 
@@ -309,6 +318,10 @@ class MainWindow(QMainWindow):
     def _after_first_paint(self) -> None:
         self.use_device_preference()  # QSettings: a dozen ms the first paint need not wait
         self.attacks.fill_plugins()
+        # the model chosen last time is loaded again, in the background, with progress
+        last = last_model()
+        if last and self.study.model is None and self.models.loading is None:
+            self.models.load_model(last)
 
     def closeEvent(self, e: Any) -> None:  # noqa: N802
         self.runner.shutdown(5000)  # this window's jobs only; queued checks are dropped

@@ -29,6 +29,34 @@ def _checkable(w: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
     return a
 
 
+def _build_view_menu(w: Any) -> tuple[Any, QAction, QAction, QAction]:
+    """The View menu: zoom, window, display-only turns and flips, measurement, privacy;
+    returns it and the actions the toolbar shares."""
+    view_menu = w.menuBar().addMenu("&View")
+    fit = _action(w, "&Fit to Window", lambda: w.view.set_zoom(None), "F")
+    actual = _action(w, "&Actual Pixels (100%)", lambda: w.view.set_zoom(1.0), "1")
+    reset = _action(w, "&Reset Window (from file)", w.image_page.reset_window, "R")
+    w.invert_action = _checkable(w, "&Invert (display only)", w.view.set_inverted, "I")
+    for a in (fit, actual, reset, w.invert_action):
+        view_menu.addAction(a)
+    view_menu.addSeparator()
+    w.rotate_right_action = _action(w, "Rotate &Right 90°", lambda: w.view.rotate(90), "]")
+    w.rotate_left_action = _action(w, "Rotate &Left 90°", lambda: w.view.rotate(270), "[")
+    w.flip_h_action = _action(w, "Flip &Horizontal", lambda: w.view.flip(True), "H")
+    w.flip_v_action = _action(w, "Flip &Vertical", lambda: w.view.flip(False), "V")
+    for a in (w.rotate_right_action, w.rotate_left_action, w.flip_h_action, w.flip_v_action):
+        view_menu.addAction(a)
+    view_menu.addSeparator()
+    w.measure_action = _checkable(w, "&Measure Distance (drag)", w.view.set_measure_mode, "M")
+    w.clear_measurements_action = _action(w, "Clear Measurements", w.view.clear_measurements,
+                                          "Esc")
+    w.privacy_action = _checkable(w, "Hide &Patient Identifiers", w.view.set_hide_identifiers,
+                                  "Ctrl+Shift+H")
+    for a in (w.measure_action, w.clear_measurements_action, w.privacy_action):
+        view_menu.addAction(a)
+    return view_menu, fit, actual, reset
+
+
 def build_menus(w: Any) -> None:
     """Menus File, View, Provenance, Tools and the main toolbar of window ``w``; the
     actions tests and other code trigger are kept as attributes of ``w``."""
@@ -52,28 +80,7 @@ def build_menus(w: Any) -> None:
         for a in group:
             file_menu.addAction(a)
 
-    view_menu = w.menuBar().addMenu("&View")
-    fit = _action(w, "&Fit to Window", lambda: w.view.set_zoom(None), "F")
-    actual = _action(w, "&Actual Pixels (100%)", lambda: w.view.set_zoom(1.0), "1")
-    reset = _action(w, "&Reset Window (from file)", w.image_page.reset_window, "R")
-    w.invert_action = _checkable(w, "&Invert (display only)", w.view.set_inverted, "I")
-    for a in (fit, actual, reset, w.invert_action):
-        view_menu.addAction(a)
-    view_menu.addSeparator()
-    w.rotate_right_action = _action(w, "Rotate &Right 90°", lambda: w.view.rotate(90), "]")
-    w.rotate_left_action = _action(w, "Rotate &Left 90°", lambda: w.view.rotate(270), "[")
-    w.flip_h_action = _action(w, "Flip &Horizontal", lambda: w.view.flip(True), "H")
-    w.flip_v_action = _action(w, "Flip &Vertical", lambda: w.view.flip(False), "V")
-    for a in (w.rotate_right_action, w.rotate_left_action, w.flip_h_action, w.flip_v_action):
-        view_menu.addAction(a)
-    view_menu.addSeparator()
-    w.measure_action = _checkable(w, "&Measure Distance (drag)", w.view.set_measure_mode, "M")
-    w.clear_measurements_action = _action(w, "Clear Measurements", w.view.clear_measurements,
-                                          "Esc")
-    w.privacy_action = _checkable(w, "Hide &Patient Identifiers", w.view.set_hide_identifiers,
-                                  "Ctrl+Shift+H")
-    for a in (w.measure_action, w.clear_measurements_action, w.privacy_action):
-        view_menu.addAction(a)
+    view_menu, fit, actual, reset = _build_view_menu(w)
 
     prov_menu = w.menuBar().addMenu("&Provenance")
     w.sign_action = _action(w, "&Sign Current Image…", w.sign_current, "Ctrl+Shift+S")

@@ -18,6 +18,7 @@ DEVICE_KEY = "model/device"
 PLUGIN_FOLDERS_KEY = "plugins/folders"
 THEME_KEY = "appearance/theme"
 FIRST_RUN_KEY = "first_run_done"
+LAST_MODEL_KEY = "model/last"
 
 DEFAULT_DEVICE = "auto"
 THEMES = ("system", "light", "dark")
@@ -65,6 +66,16 @@ def device_preference() -> str:
 
 def set_device_preference(device: str) -> None:
     _set(DEVICE_KEY, (device or DEFAULT_DEVICE).strip().lower())
+
+
+def last_model() -> str:
+    """The model the user last loaded (a zoo name or a card path), loaded again at start;
+    empty on a fresh install, where the user chooses."""
+    return str(app_settings().value(LAST_MODEL_KEY, "") or "")
+
+
+def set_last_model(name: str) -> None:
+    _set(LAST_MODEL_KEY, name)
 
 
 # --- plugin folders -----------------------------------------------------------------------

@@ -80,12 +80,16 @@ def classify(session: ImageSession, model: Any, model_name: str, frame: int = 0)
 def load_model(study: Study, name: str, device: str, *, surrogate: bool = False) -> Job:
     """Load a model (a zoo name or a model card path) on ``device``."""
 
-    def work(_job: Job) -> Any:
+    def work(job: Job) -> Any:
+        # torch's import is most of a first load (seconds): say so rather than sit silent
+        job.progress(-1, "importing torch…")
         from ..models.device import choose_device
         from ..models.zoo import load_model as zoo_load
 
         try:
-            return zoo_load(name, choose_device(device))
+            chosen = choose_device(device)
+            job.progress(-1, f"building the network on {chosen}…")
+            return zoo_load(name, chosen)
         except Exception as exc:
             raise JobFailed(f"{name}: {exc}") from None
 

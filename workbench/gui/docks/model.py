@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from ...session import actions
 from ..binding import rebind
+from ..settings import set_last_model
 
 NO_SURROGATE = "(none)"
 NO_MODEL = "(choose a model)"
@@ -34,6 +35,7 @@ class ModelPanel(QWidget):
         self.session: Any = None
         self.frame = 0
         self._pending: set[tuple[str, str, int]] = set()  # predictions being computed
+        self.loading: str | None = None  # the model being loaded
         self.model_box = QComboBox()
         # the box never names a model that is not loaded: it starts on "choose a model"
         self.model_box.addItems([NO_MODEL, "demo", "demo-surrogate", "Load model card…"])
@@ -66,6 +68,7 @@ class ModelPanel(QWidget):
         layout.addWidget(self.header)
         layout.addWidget(self.mismatch)
         layout.addWidget(self.prediction)
+        layout.addStretch(1)  # spare height below the answer, not between the lines
         self.model_box.activated.connect(self._on_model_choice)
         self.surrogate_box.activated.connect(lambda _i: self.load_surrogate())
         self.device_box.activated.connect(  # a loaded model moves to the chosen device
@@ -96,12 +99,15 @@ class ModelPanel(QWidget):
             self.model_box.insertItem(1, name)
         self.model_box.setCurrentText(name)
         self.status.setText(f"Loading {name}…")
+        self.loading = name
         job = actions.load_model(self.study, name, self.device_box.currentText())
         done = job.on_result
-        job.on_result = lambda m: (done(m), self._on_loaded(m))
-        job.on_error = lambda message: (self._show_loaded(f"Cannot load {name}. "),
+        job.on_result = lambda m: (done(m), self._on_loaded(m), set_last_model(name))
+        job.on_error = lambda message: (setattr(self, "loading", None),
+                                        self._show_loaded(f"Cannot load {name}. "),
                                         self.report_error(message, "Model"))
-        self.runner.start(job, priority=1)
+        self.runner.start(job, priority=1,
+                          on_progress=lambda _f, m: self.status.setText(f"Loading {name}: {m}"))
         self.load_surrogate()
 
     def load_surrogate(self) -> None:
@@ -115,6 +121,7 @@ class ModelPanel(QWidget):
         self.runner.start(job, priority=1)
 
     def _on_loaded(self, model: Any) -> None:
+        self.loading = None
         self.fill_devices()  # torch is loaded now, so asking it about CUDA costs nothing
         card = model.card
         acc, auc = card.metrics.get("accuracy"), card.metrics.get("auroc")

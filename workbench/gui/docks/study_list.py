@@ -20,7 +20,11 @@ class StudyList(QTreeWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setColumnCount(5)
-        self.setHeaderLabels(["File", "Modality", "Size", "Frames", "Provenance"])
+        # short headings leave the width to the file names (full names in tooltips)
+        self.setHeaderLabels(["File", "Mod.", "Size", "Fr.", "Provenance"])
+        for col, tip in enumerate(("file (full path in its tooltip)", "modality",
+                                   "columns × rows", "frames", "provenance badge")):
+            self.headerItem().setToolTip(col, tip)
         self.setRootIsDecorated(False)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setUniformRowHeights(True)

@@ -90,14 +90,21 @@ class ImagePage(QWidget):
             box.addItem("From file: VOI LUT", ("voi", None))
         lo, hi = image.value_range()
         box.addItem("Full data range", ("window", Window((lo + hi) / 2, max(hi - lo, 1), "data")))
+        auto, auto_index = None, box.count()
         if not image.is_color and (image.modality or "").upper() in AUTO_WINDOW_MODALITIES:
-            w = auto_window(image, self.view.frame)
-            box.addItem(f"Auto: 0.5–99.5 percentile ({w.center:g}/{w.width:g})", ("window", w))
+            auto = auto_window(image, self.view.frame)
+            box.addItem(f"Auto: 0.5–99.5 percentile ({auto.center:g}/{auto.width:g})",
+                        ("window", auto))
         if not image.is_color:
             for w in PRESETS_CT:
                 box.addItem(f"CT {w.name} ({w.width:g}/{w.center:g})", ("window", w))
         box.addItem("Custom", ("custom", None))
         box.setCurrentIndex(0)
+        if auto is not None and not file_windows and not image.has_voi_lut:
+            # a projection radiograph whose file states no window: the data range shows a
+            # grey sheet (16-bit film scans), the percentile window shows the anatomy
+            box.setCurrentIndex(auto_index)
+            self.view.set_window(auto)
 
     def _on_preset(self, index: int) -> None:
         kind, window = self.preset_box.itemData(index) or (None, None)
