@@ -40,10 +40,18 @@ def test_compare_original_and_altered_copy(qtbot, window, tmp_path):
     cv.overlay_box.setCurrentText("absolute difference")
     with_overlay = cv.right.grab().toImage()
     assert with_overlay != before
+    # the colour bar says what full colour means, in stored values and display levels
+    scale = cv.colour_bar.scale
+    assert (scale.low, scale.high) == (0.0, 200.0) and not scale.saturates
+    assert "stored values" in scale.unit
+    width = cv.right.window.width
+    assert f"{200 * 255 / width:.3g} display levels" in scale.note
+    cv.right.set_window(type(cv.right.window)(40, 400, "custom"))
+    assert f"{200 * 255 / 400:.3g} display levels of 255 at W 400" in cv.colour_bar.text()
     cv.opacity.setValue(100)
     assert cv.right.overlay_opacity == 1.0 and cv.right.grab().toImage() != with_overlay
     cv.overlay_box.setCurrentText("signed difference")
-    cv.overlay_box.setCurrentText("SSIM (dark = dissimilar)")
+    cv.overlay_box.setCurrentText("1 − SSIM (bright = dissimilar)")
     assert cv.right._overlay is not None
 
     # zoom one side: the other follows; pan too; window/level too

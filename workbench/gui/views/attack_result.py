@@ -1,5 +1,7 @@
 """Original, adversarial and perturbation heatmap side by side, with the predictions: the
-attack result of the current image session, under a header naming that image."""
+attack result of the current image session, under a header naming that image. The three
+views zoom and pan together (Ctrl+wheel, right drag; left drag pans), and the heatmap has
+a colour bar in the model's input units and in 8-bit levels."""
 
 from __future__ import annotations
 
@@ -7,60 +9,27 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
 )
 
-from .image_view import numpy_to_qimage
+from .map_view import INFERNO, ArrayView, ColourBar, Scale, link_views
 
 if TYPE_CHECKING:  # numpy loads with the first image, not with the window
     import numpy as np
 
 
-class ScaledImage(QLabel):
-    """A picture that keeps its aspect ratio as the panel resizes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumSize(160, 160)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setStyleSheet("background: #0c0c0e;")
-        self._pixmap: QPixmap | None = None
-        self.array: np.ndarray | None = None
-
-    def clear(self) -> None:
-        self.array = None
-        self._pixmap = None
-        super().clear()
-
-    def set_array(self, rgb: np.ndarray) -> None:
-        self.array = rgb
-        self._pixmap = QPixmap.fromImage(numpy_to_qimage(rgb))
-        self._rescale()
-
-    def _rescale(self) -> None:
-        if self._pixmap is not None:
-            self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                               Qt.TransformationMode.SmoothTransformation))
-
-    def resizeEvent(self, e) -> None:  # noqa: N802
-        self._rescale()
-        super().resizeEvent(e)
-
-
 class AttackResultView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.original, self.adversarial, self.heatmap = ScaledImage(), ScaledImage(), ScaledImage()
+        self.original, self.adversarial, self.heatmap = ArrayView(), ArrayView(), ArrayView()
+        link_views([self.original, self.adversarial, self.heatmap])
         self.titles = [QLabel(), QLabel(), QLabel()]
         self.captions = [QLabel(), QLabel(), QLabel()]
         grid = QGridLayout()
@@ -76,6 +45,8 @@ class AttackResultView(QWidget):
         self.opacity.setRange(0, 100)
         self.opacity.setValue(70)
         self.opacity.setObjectName("heatmap_opacity")
+        self.opacity.setMinimumWidth(160)
+        self.colour_bar = ColourBar()
         self.save_button = QPushButton("Save adversarial image…")
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Heatmap opacity"))
@@ -89,9 +60,9 @@ class AttackResultView(QWidget):
         layout.addWidget(self.header)
         layout.addWidget(self.verdict)
         layout.addLayout(grid, 1)
+        layout.addWidget(self.colour_bar)
         layout.addLayout(controls)
         self.opacity.valueChanged.connect(self._update_heatmap)
-        self._base: np.ndarray | None = None
         self._heat: np.ndarray | None = None
         self.result: Any = None  # the AttackRun shown
         self.source_path: str | None = None
@@ -109,7 +80,8 @@ class AttackResultView(QWidget):
 
     def _clear(self, header: str, message: str) -> None:
         self.result = self.source_path = None
-        self._base = self._heat = None
+        self._heat = None
+        self.colour_bar.set_scale(None)
         self.header.setText(header)
         self.verdict.setText(message)
         for img, title, cap in zip((self.original, self.adversarial, self.heatmap),
@@ -131,11 +103,16 @@ class AttackResultView(QWidget):
         x = result.x
         adv = outcome.adversarial[0].numpy()
         diff = perturbation_map(x, adv)
-        self._base = to_rgb8(adv)
+        base = to_rgb8(adv)
         self._heat, top = heatmap_rgb(diff)
-        self.original.set_array(to_rgb8(x))
-        self.adversarial.set_array(self._base)
+        self.original.set_array(to_rgb8(x), keep_view=False)
+        self.adversarial.set_array(base, keep_view=False)
+        self.heatmap.set_array(base, keep_view=False)
         self._update_heatmap()
+        self.colour_bar.set_scale(Scale(
+            INFERNO, 0.0, top, "|adversarial − original| on the model's 0..1 input scale",
+            note=f"= {top * 255:.3g} levels of 255; shown amplified "
+                 f"{1 / top if top else 0:.0f}x"))
         info = outcome.per_image(class_names)[0]
         patch = outcome.artifacts.get("patch")
         self.save_button.setEnabled(result.mapping is not None)
@@ -173,13 +150,14 @@ class AttackResultView(QWidget):
                 f"{Path(path).name}. {'Patch saved to ' + str(where) if where else ''}")
             if patch is not None:  # the learned patch itself, in the third panel
                 self.titles[2].setText("Learned patch")
-                self.heatmap.set_array(to_rgb8(patch.detach().cpu().numpy()))
                 self._heat = None
+                self.heatmap.set_array(to_rgb8(patch.detach().cpu().numpy()), keep_view=False)
+                self.colour_bar.set_scale(None)
                 self.captions[2].setText(f"{tuple(patch.shape[-2:])} px; apply it to any "
                                          "image with the apply-patch plugin")
 
     def _update_heatmap(self) -> None:
-        from ...analysis.perturbation import overlay
-
-        if self._base is not None and self._heat is not None:
-            self.heatmap.set_array(overlay(self._base, self._heat, self.opacity.value() / 100))
+        """The heatmap over the adversarial image at the slider's opacity (a blend only:
+        the zoom and the colours stay)."""
+        if self._heat is not None:
+            self.heatmap.set_overlay(self._heat, self.opacity.value() / 100)

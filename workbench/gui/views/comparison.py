@@ -22,8 +22,10 @@ from PySide6.QtWidgets import (
 from ...session.jobs import Job, JobFailed
 from ..jobs import JobRunner
 from .image_view import ImageView
+from .map_view import ColourBar
 
-DIFFERENCES = ("absolute difference", "signed difference", "SSIM (dark = dissimilar)")
+SSIM = "1 − SSIM (bright = dissimilar)"
+DIFFERENCES = ("absolute difference", "signed difference", SSIM)
 SALIENCY = {"saliency: input gradient": "input gradient", "saliency: Grad-CAM": "Grad-CAM"}
 OVERLAYS = ("none", *DIFFERENCES, *SALIENCY)
 EVIDENCE = "evidence: "
@@ -54,7 +56,7 @@ def difference_maps(key: tuple, reference: Any, suspect: Any) -> Job:
         data_range = max(hi - lo, 1.0)
         maps = {"absolute difference": abs_difference(a, b),
                 "signed difference": signed_difference(a, b),
-                "SSIM (dark = dissimilar)": ssim_map(a, b, data_range)}
+                SSIM: ssim_map(a, b, data_range)}
         return {"maps": maps, "stats": difference_stats(a, b, data_range)}
 
     return Job("difference maps", work)
@@ -74,28 +76,75 @@ def saliency_map(model: Any, image: Any, method: str) -> Job:
     return Job(method, work)
 
 
-def colour_map(kind: str, m: np.ndarray) -> np.ndarray:
-    """A map as RGB: inferno for magnitudes, a blue-white-red diverging map for signed
-    differences, inverted grey for SSIM."""
-    import cv2
+def diverging_rgb(m: np.ndarray, top: float) -> np.ndarray:
+    """Blue (−top) – white (0) – red (+top)."""
+    import numpy as np
+
+    t = np.clip(m / (top or 1.0), -1, 1)
+    r = np.where(t > 0, 1.0, 1 + t)
+    b = np.where(t < 0, 1.0, 1 - t)
+    g = 1 - np.abs(t)
+    return (np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)
+
+
+def map_top(kind: str, m: np.ndarray) -> float:
+    """The value drawn at full colour. Sparse maps (residuals, gradients, differences) are
+    scaled at their 99.9th percentile so a few extreme pixels do not turn the rest black;
+    signed differences at their largest magnitude; 1 − SSIM on its own 0..1 scale."""
+    import numpy as np
+
+    if kind == SSIM:
+        return 1.0
+    if kind == "signed difference":
+        return float(np.abs(m).max()) or 1.0
+    return float(np.percentile(m, 99.9)) or float(m.max()) or 1.0
+
+
+def map_unit(kind: str) -> str:
+    if kind == "absolute difference":
+        return "|suspect − reference|, stored values"
+    if kind == "signed difference":
+        return "suspect − reference, stored values (blue: lower, red: higher)"
+    if kind == SSIM:
+        return "1 − local SSIM (0 = identical structure)"
+    if kind.startswith(EVIDENCE):
+        return f"{kind[len(EVIDENCE):]} evidence, in the detector's own units"
+    return "saliency, relative to the map's own range"
+
+
+def colour_map(kind: str, m: np.ndarray, top: float | None = None) -> np.ndarray:
+    """A map as RGB on the scale ``top`` (default: :func:`map_top`): inferno for
+    magnitudes, blue-white-red for signed differences."""
     import numpy as np
 
     from ...analysis.perturbation import heatmap_rgb
 
+    top = map_top(kind, m) if top is None else top
     if kind == "signed difference":
-        top = float(np.abs(m).max()) or 1.0
-        t = np.clip(m / top, -1, 1)
-        r = np.where(t > 0, 1.0, 1 + t)
-        b = np.where(t < 0, 1.0, 1 - t)
-        g = 1 - np.abs(t)
-        return (np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)
-    if kind.startswith("SSIM"):
-        level = (np.clip(m, 0, 1) * 255).astype(np.uint8)
-        return cv2.cvtColor(level, cv2.COLOR_GRAY2RGB)
-    # Sparse maps (residuals, gradients) are scaled at a high percentile so a few extreme
-    # pixels do not turn the rest black.
-    top = float(np.percentile(m, 99.9)) or float(m.max()) or 1.0
+        return diverging_rgb(m, top)
+    if kind == SSIM:
+        return heatmap_rgb(1.0 - np.clip(m, 0, 1), scale=1.0)[0]
     return heatmap_rgb(m, scale=top)[0]
+
+
+def map_scale(kind: str, maps: list[np.ndarray], window: Any = None,
+              value_slope: float = 1.0) -> Any:
+    """The colour bar's scale of ``maps`` (drawn with one shared top), with the range in
+    8-bit display levels of the shown window for differences of stored values."""
+    import numpy as np
+
+    from .map_view import DIVERGING, INFERNO, Scale
+
+    top = max(map_top(kind, m) for m in maps)
+    most = max(float(np.abs(m).max()) for m in maps) if kind != SSIM else 1.0
+    low = -top if kind == "signed difference" else 0.0
+    note = ""
+    if kind in ("absolute difference", "signed difference") and window is not None \
+            and getattr(window, "width", 0) > 0:
+        levels = top * abs(value_slope) * 255.0 / window.width
+        note = f"= {levels:.3g} display levels of 255 at W {window.width:.6g}"
+    return Scale(DIVERGING if kind == "signed difference" else INFERNO, low, top,
+                 map_unit(kind), saturates=most > top * (1 + 1e-6), note=note)
 
 
 def fit_to(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -135,6 +184,12 @@ class ComparisonView(QWidget):
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(60)
+        self.opacity.setSingleStep(1)
+        self.opacity.setPageStep(5)
+        # wide enough to set by hand at the default window size (it was squashed to 12 px)
+        self.opacity.setMinimumWidth(160)
+        self.opacity_label = QLabel("60%")
+        self.colour_bar = ColourBar()
         self.stats_label = QLabel("Choose a reference to compare the current image with.")
         self.stats_label.setWordWrap(True)
         self.overlay_label = QLabel("")
@@ -146,8 +201,11 @@ class ComparisonView(QWidget):
         top.addWidget(self.overlay_box, 2)
         top.addWidget(QLabel("on"))
         top.addWidget(self.side_box)
-        top.addWidget(QLabel("Opacity"))
-        top.addWidget(self.opacity, 1)
+        second = QHBoxLayout()  # its own row: the slider gets a usable width
+        second.addWidget(QLabel("Opacity"))
+        second.addWidget(self.opacity, 1)
+        second.addWidget(self.opacity_label)
+        second.addWidget(self.colour_bar, 3)
         self.header = QLabel("Compare the current image with a reference (the signed "
                              "original, or any other open image).")
         self.header.setStyleSheet("font-weight: bold;")
@@ -158,6 +216,7 @@ class ComparisonView(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.header)
         layout.addLayout(top)
+        layout.addLayout(second)
         layout.addLayout(views, 1)
         layout.addWidget(self.stats_label)
         layout.addWidget(self.overlay_label)
@@ -173,7 +232,8 @@ class ComparisonView(QWidget):
         self.right.windowChanged.connect(lambda w: self._sync_window(self.left, w))
         self.overlay_box.currentIndexChanged.connect(lambda _i: self._apply_overlay())
         self.side_box.currentIndexChanged.connect(lambda _i: self._apply_overlay())
-        self.opacity.valueChanged.connect(lambda _v: self._apply_overlay())
+        self.opacity.valueChanged.connect(self._set_opacity)
+        self.right.windowChanged.connect(lambda _w: self._update_scale())
 
     @staticmethod
     def _sync_window(view: ImageView, window: Any) -> None:
@@ -333,19 +393,47 @@ class ComparisonView(QWidget):
         return result.map, (f"{method} of {model_name} on {Path(path).name}: explains "
                             f"{result.class_name} ({result.probability:.1%})")
 
+    def _set_opacity(self, value: int) -> None:
+        """Only the blend changes: the coloured maps are kept."""
+        self.opacity_label.setText(f"{value}%")
+        for view in (self.left, self.right):
+            if view._overlay is not None:
+                view.overlay_opacity = value / 100
+                view.update()
+
     def _apply_overlay(self) -> None:
         kind = self.overlay_box.currentText()
         notes = []
         shown = self._views() if kind != "none" else []
+        maps = {}
         for view in (self.left, self.right):
             m, note = self._map_for(view, kind) if view in shown else (None, "")
             if note:
                 notes.append(note)
-            if m is None:
-                view.set_overlay(None)
-            else:
-                view.set_overlay(colour_map(kind, m), self.opacity.value() / 100)
+            if m is not None:
+                maps[view] = m
+        # both sides on one scale: the same colour means the same value left and right
+        self._maps = (kind, list(maps.values()))
+        top = max(map_top(kind, m) for m in maps.values()) if maps else None
+        for view in (self.left, self.right):
+            m = maps.get(view)
+            view.set_overlay(None if m is None else colour_map(kind, m, top),
+                             self.opacity.value() / 100)
+        self._update_scale()
         self.overlay_label.setText("   ".join(dict.fromkeys(notes)))
+
+    def _update_scale(self) -> None:
+        kind, maps = getattr(self, "_maps", ("none", []))
+        if not maps:
+            self.colour_bar.set_scale(None)
+            return
+        image = self.right.image
+        slope = 1.0
+        if image is not None:  # a stored-value step in output units (HU for CT)
+            vt = image.value_transform(0)
+            slope = 1.0 if vt.is_identity else float(vt.apply(1.0) - vt.apply(0.0))
+        window = None if self.right.use_voi_lut else self.right.window
+        self.colour_bar.set_scale(map_scale(kind, maps, window, slope))
 
     def stats(self) -> dict | None:
         result = self.cache.get(self.key) if self.key else None

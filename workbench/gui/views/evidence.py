@@ -6,19 +6,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from .attack_result import ScaledImage
+from .map_view import INFERNO, ArrayView, ColourBar, Scale
 
 if TYPE_CHECKING:  # numpy loads with the first image, not with the window
     import numpy as np
 
 
-def evidence_rgb(image: Any, frame: int, evidence: np.ndarray) -> np.ndarray:
-    """The evidence heatmap over the rendered image, upright as the reviewer sees it."""
+def evidence_layers(image: Any, frame: int, evidence: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The rendered image and the evidence heatmap, both upright as the reviewer sees
+    them, the value drawn at full colour and the map's largest value."""
     import numpy as np
 
-    from ...analysis.perturbation import heatmap_rgb, overlay
+    from ...analysis.perturbation import heatmap_rgb
     from ...imaging.display import orient, render
     from .comparison import fit_to
 
@@ -28,8 +31,9 @@ def evidence_rgb(image: Any, frame: int, evidence: np.ndarray) -> np.ndarray:
     # extreme pixels do not turn the rest black.
     top = float(np.percentile(m, 99.5)) or float(m.max()) or 1.0
     heat, _ = heatmap_rgb(m, scale=top)
-    # maps are on the stored grid: blend there, then turn upright for the reviewer
-    return np.ascontiguousarray(orient(overlay(base, heat, 0.6), image.orientation))
+    # maps are on the stored grid: turn both upright together for the reviewer
+    return (np.ascontiguousarray(orient(base, image.orientation)),
+            np.ascontiguousarray(orient(heat, image.orientation)), top, float(m.max()))
 
 
 class EvidenceView(QWidget):
@@ -38,10 +42,22 @@ class EvidenceView(QWidget):
         self.header = QLabel("No image open.")
         self.header.setStyleSheet("font-weight: bold;")
         self.header.setWordWrap(True)
-        self.picture = ScaledImage()
+        self.picture = ArrayView()
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(60)
+        self.opacity.setMinimumWidth(160)
+        self.opacity.valueChanged.connect(
+            lambda v: (setattr(self.picture, "overlay_opacity", v / 100), self.picture.update()))
+        self.colour_bar = ColourBar()
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Opacity"))
+        controls.addWidget(self.opacity, 1)
+        controls.addWidget(self.colour_bar, 3)
         layout = QVBoxLayout(self)
         layout.addWidget(self.header)
         layout.addWidget(self.picture, 1)
+        layout.addLayout(controls)
         self.shown: dict[str, str] = {}  # image path -> detector whose evidence was shown
         self.path: str | None = None
 
@@ -65,10 +81,16 @@ class EvidenceView(QWidget):
             return False
         self.path = session.path
         self.shown[session.path] = name
-        self.picture.set_array(evidence_rgb(session.image, frame, out.evidence))
+        base, heat, top, most = evidence_layers(session.image, frame, out.evidence)
+        self.picture.set_array(base)
+        self.picture.set_overlay(heat, self.opacity.value() / 100)
+        self.colour_bar.set_scale(Scale(INFERNO, 0.0, top, f"{name} evidence, in the "
+                                        "detector's own units", saturates=most > top,
+                                        note="full colour at the map's 99.5th percentile"))
         self.header.setText(f"Detector evidence — {name} on {session.name}: {out.explanation}")
         return True
 
     def _empty(self, message: str) -> None:
         self.picture.clear()
+        self.colour_bar.set_scale(None)
         self.header.setText(message)
