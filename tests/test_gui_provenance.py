@@ -185,3 +185,69 @@ def test_dicom_signature_and_its_failure_show_in_the_provenance_dock(qtbot, wind
     qtbot.waitUntil(lambda: w.provenance.verdict_label.text() == "✖ tampered", timeout=TIMEOUT)
     rows = {r[1]: r for r in w.provenance.check_rows()}
     assert rows["DICOM signature"][0] == "✖" and "MAC mismatch" in rows["DICOM signature"][2]
+
+
+def test_changed_region_names_the_pasted_square_and_opens_compare_there(qtbot, window,
+                                                                        tmp_path, shared_data):
+    """A signed photo and a copy with a 60x60 square pasted in (its sidecar copied along,
+    as in a copied archive): the dock says exactly where, and Compare opens zoomed there."""
+    import numpy as np
+    from PIL import Image
+
+    w = window
+    rgb = np.asarray(Image.open(shared_data / "dermoscopy" / "isic" / "images"
+                                / "ISIC_0000003.jpg").convert("RGB"))
+    original = tmp_path / "lesion.png"
+    Image.fromarray(rgb).save(original)
+    open_and_wait_verified(qtbot, w, original)
+    w.sign_current()
+    qtbot.waitUntil(lambda: w.verifications[str(original)].verdict == "intact",
+                    timeout=TIMEOUT)
+    pasted = rgb.copy()
+    pasted[40:100, 100:160] = 255 - pasted[40:100, 100:160]  # every pixel of it changes
+    copy = tmp_path / "archive" / "lesion.png"
+    copy.parent.mkdir()
+    Image.fromarray(pasted).save(copy)
+    shutil.copy(sidecar_path(original), sidecar_path(copy))
+    assert open_and_wait_verified(qtbot, w, copy).verdict == "tampered"
+    qtbot.waitUntil(lambda: w.study.current is not None and w.study.current.path == str(copy)
+                    and w.study.current.changed_region is not None, timeout=TIMEOUT)
+    region = w.study.current.changed_region
+    assert (region.row, region.col, region.rows, region.cols) == (40, 100, 60, 60)
+    assert region.pixels == 3600 and region.original == str(original)
+    text = w.provenance.region_label.text()
+    assert "3,600 pixel(s) changed in a 60×60 box at x 100–159, y 40–99" in text
+    assert "lesion.png, the signed original" in text
+    assert w.provenance.region_button.isVisible()
+
+    w.provenance.region_button.click()
+    assert w.tabs.currentWidget() is w.comparison
+    cv = w.comparison
+    assert cv.paths == {cv.left: str(original), cv.right: str(copy)}
+    assert (cv.right._center.x(), cv.right._center.y()) == pytest.approx((130, 70))
+    assert cv.right.zoom > 1.0  # zoomed in on the square, not the whole photo
+    assert cv.left.zoom == pytest.approx(cv.right.zoom)  # the reference follows
+
+
+def test_changed_region_without_the_original_says_it_cannot_locate(qtbot, window, tmp_path):
+    from workbench.cli import main
+
+    w = window
+    path = tmp_path / "CT_small.dcm"
+    shutil.copy(pydicom_test_file("CT_small.dcm"), path)
+    assert main(["sign", str(path)]) == 0  # signed at capture; the original is not opened
+    copy = tmp_path / "copy" / "CT_small.dcm"
+    copy.parent.mkdir()
+    ds = pydicom.dcmread(path)
+    arr = ds.pixel_array.copy()
+    arr[10, 20] += 5
+    ds.PixelData = arr.tobytes()
+    ds.save_as(copy)
+    shutil.copy(sidecar_path(path), sidecar_path(copy))
+    assert open_and_wait_verified(qtbot, w, copy).verdict == "tampered"
+    qtbot.waitUntil(lambda: w.study.current is not None and w.study.current.path == str(copy)
+                    and w.provenance.region_label.text() != "", timeout=TIMEOUT)
+    assert w.study.current.changed_region is None
+    assert "not located" in w.provenance.region_label.text()
+    assert "open the signed original" in w.provenance.region_label.text()
+    assert not w.provenance.region_button.isVisible()

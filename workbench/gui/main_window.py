@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
         self.provenance.signRequested.connect(self.sign_current)
         self.provenance.verifyRequested.connect(self.verify_current)
         self.provenance.keysRequested.connect(lambda: open_key_manager(self))
+        self.provenance.regionRequested.connect(self.show_changed_region)
         self.comparison.reference_box.activated.connect(lambda _i: self.compare_current())
         self.tabs.currentChanged.connect(lambda _i: self._fill_references())
         self.view.cursorInfo.connect(self.cursor_label.setText)
@@ -275,6 +276,13 @@ class MainWindow(QMainWindow):
         elif self.evidence_view.show_detector(session, name, self.view.frame):
             self.tabs.setCurrentWidget(self.evidence_view)
         self.statusBar().showMessage(f"{name} on {session.name}: {out.explanation}", 10000)
+
+    def show_changed_region(self, region: Any) -> bool:
+        """Compare the current image with its signed original, zoomed to the change."""
+        if region is None or not self.compare_current(region.original):
+            return False
+        self.comparison.show_region(region)
+        return True
 
     def _fill_references(self) -> None:
         if self.tabs.currentWidget() is self.comparison:

@@ -33,13 +33,40 @@ class ProvenanceActions(QObject):
         job = actions.verify(session)
         verified = job.on_result
         job.on_result = lambda result: (self.running.pop(path, None), verified(result),
-                                        self._badge(session))
+                                        self._badge(session), self.locate_changes(session))
         job.on_error = lambda message: self._failed(session, message)
         self.running[path] = job
         self.study_list.mark_provenance(path, "verifying…", "#8a8f98")
         if session is self.study.current:
             self.dock.show_session(session, busy=True)
         self.runner.start(job, priority=-1 if background else 1)
+
+    def locate_changes(self, session: Any) -> None:
+        """Find where pixels changed, against the signed original, when both are open:
+        for ``session`` if its pixels fail, or for the open images whose pixels fail
+        against the record ``session`` (an intact original) matches."""
+        from ..session.changed_region import locate_change, signed_original
+
+        v = session.verification
+        pixels = v.check("pixels") if v is not None else None
+        if pixels is None:
+            return
+        if pixels.status == "fail":
+            pairs = [(session, signed_original(self.study, session))]
+        elif pixels.status == "pass":
+            pairs = [(s, session) for s in self.study
+                     if s is not session and s.image is not None and s.verification
+                     and s.verification.record_id == v.record_id
+                     and (c := s.verification.check("pixels")) and c.status == "fail"
+                     and s.changed_region is None]
+        else:
+            return
+        for suspect, original in pairs:
+            if original is not None and suspect.image is not None:
+                job = locate_change(suspect, original)
+                job.on_error = lambda message, s=suspect: self.message.emit(
+                    f"{s.name}: cannot locate the change ({message})")
+                self.runner.start(job, priority=0)
 
     def _badge(self, session: Any) -> None:
         result = session.verification

@@ -15,7 +15,8 @@ from typing import Any
 from .events import Signal
 
 #: the aspects `ImageSession.changed` names
-ASPECTS = ("image", "prediction", "attack", "findings", "verification", "comparison")
+ASPECTS = ("image", "prediction", "attack", "findings", "verification", "region",
+           "comparison")
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class ImageSession:
         self.attack: AttackRun | None = None
         self.findings: DetectorFindings | None = None
         self.verification: Any = None  # provenance VerificationResult
+        self.changed_region: Any = None  # where the pixels differ from the signed original
         self.comparison_reference: str | None = None
 
     @property
@@ -159,7 +161,12 @@ class ImageSession:
 
     def set_verification(self, result: Any) -> None:
         self.verification = result
+        self.changed_region = None  # found against the previous verdict's original
         self.changed.emit("verification")
+
+    def set_changed_region(self, region: Any) -> None:
+        self.changed_region = region
+        self.changed.emit("region")
 
     def set_comparison_reference(self, path: str | None) -> None:
         self.comparison_reference = path

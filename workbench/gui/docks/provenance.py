@@ -45,6 +45,7 @@ class ProvenancePanel(QWidget):
     signRequested = Signal()
     verifyRequested = Signal()
     keysRequested = Signal()
+    regionRequested = Signal(object)  # ChangedRegion: show it in Compare
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -64,6 +65,15 @@ class ProvenancePanel(QWidget):
         self.checks.setWordWrap(True)
         self.checks.setColumnWidth(0, 28)
         self.checks.setColumnWidth(1, 150)
+        # where the pixels changed: found against the signed original when it is open
+        self.region_label = QLabel("")
+        self.region_label.setWordWrap(True)
+        self.region_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.region_button = QPushButton("Show in Compare")
+        self.region_button.setToolTip("Compare with the signed original, zoomed to the change")
+        region_row = QHBoxLayout()
+        region_row.addWidget(self.region_label, 1)
+        region_row.addWidget(self.region_button)
         self.sign_button = QPushButton("Sign…")
         self.verify_button = QPushButton("Verify")
         self.keys_button = QPushButton("Keys…")
@@ -75,11 +85,15 @@ class ProvenancePanel(QWidget):
         layout.addWidget(self.header)
         layout.addWidget(self.verdict_label)
         layout.addWidget(self.summary_label)
+        layout.addLayout(region_row)
         layout.addWidget(self.checks, 1)
         layout.addLayout(buttons)
         self.sign_button.clicked.connect(self.signRequested)
         self.verify_button.clicked.connect(self.verifyRequested)
         self.keys_button.clicked.connect(self.keysRequested)
+        self.region_button.clicked.connect(
+            lambda: self.regionRequested.emit(self.session.changed_region)
+            if self.session is not None and self.session.changed_region else None)
         self.set_busy("No image open")
 
     def show_session(self, session: Any, busy: bool = False) -> None:
@@ -89,7 +103,7 @@ class ProvenancePanel(QWidget):
         self._refresh(busy)
 
     def _on_changed(self, aspect: str) -> None:
-        if aspect == "verification":
+        if aspect in ("verification", "region"):
             self._refresh(False)
 
     def _refresh(self, busy: bool) -> None:
@@ -111,13 +125,34 @@ class ProvenancePanel(QWidget):
     def set_busy(self, message: str) -> None:
         self._set_verdict(message, GREY)
         self.summary_label.setText("")
+        self._show_region(None)
         self.checks.clear()
+
+    def _show_region(self, result: Any) -> None:
+        """The changed-region line, when the pixels check failed."""
+        pixels = result.check("pixels") if result is not None else None
+        region = getattr(self.session, "changed_region", None)
+        failed = pixels is not None and pixels.status == "fail"
+        self.region_button.setVisible(failed and region is not None and region.pixels > 0)
+        self.region_label.setVisible(failed)
+        if not failed:
+            self.region_label.setText("")
+        elif region is None:
+            self.region_label.setText(
+                "Changed region: not located. The record holds hashes, not pixels; open "
+                "the signed original beside this image to see where it changed.")
+        else:
+            from pathlib import Path
+
+            self.region_label.setText(f"Changed region: {region.describe()} (against "
+                                      f"{Path(region.original).name}, the signed original)")
 
     def show_result(self, result: Any) -> None:
         text, colour = badge_for(result.verdict)
         self._set_verdict(text, colour)
         self.summary_label.setText(result.summary + (f"\nRecord: {result.record_source}"
                                                      if result.record_source else ""))
+        self._show_region(result)
         self.checks.clear()
         for c in result.checks:
             item = QTreeWidgetItem(self.checks, [STATUS_MARKS.get(c.status, "?"),

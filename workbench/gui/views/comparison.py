@@ -273,6 +273,11 @@ class ComparisonView(QWidget):
         self.compare(ref.path, ref.image, session.path, session.image)
         return True
 
+    def show_region(self, region: Any) -> None:
+        """Both sides zoomed to a changed region (session.changed_region.ChangedRegion)."""
+        if self.right.image is not None and region.pixels:
+            self.right.show_region(region.col, region.row, region.cols, region.rows)
+
     def clear(self, message: str) -> None:
         """No pair shown (the current image has no comparison yet): say so."""
         self.left.set_image(None)

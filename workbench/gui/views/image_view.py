@@ -350,6 +350,20 @@ class ImageView(QWidget):
         dx, dy = x - p0[0], y - p0[1]
         return QPointF((dx * by - dy * bx) / det, (ax * dy - ay * dx) / det)
 
+    def show_region(self, col: int, row: int, cols: int, rows: int,
+                    margin: float = 3.0) -> None:
+        """Zoom to a box of the stored grid (with room around it) and centre it."""
+        corners = [self.stored_to_view(x, y) for x, y in
+                   ((col, row), (col + cols, row + rows))]
+        w = abs(corners[1].x() - corners[0].x()) or 1.0
+        h = abs(corners[1].y() - corners[0].y()) or 1.0
+        zoom = min(self.width() / (w * margin), self.height() / (h * margin), 16.0)
+        self._zoom = max(MIN_ZOOM, min(MAX_ZOOM, zoom))
+        self._center = (corners[0] + corners[1]) / 2
+        self.zoomChanged.emit(self._zoom)
+        self.viewChanged.emit(self._zoom, self._center.x(), self._center.y())
+        self.update()
+
     def image_to_widget(self, point: QPointF) -> QPointF:
         z = self.zoom
         return QPointF((point.x() - self._center.x()) * z + self.width() / 2,
