@@ -318,3 +318,17 @@ def test_an_accepted_params_builds_a_form_with_the_widget_of_each_type_bound_bot
     with pytest.raises(ValueError, match="outside"):
         form.set_value("steps", 51)  # Qt would have clamped it to 50 without a word
     assert api.make_params(Params, form.values()).steps == 9  # what it shows is valid
+
+
+def test_a_zero_that_means_auto_is_shown_as_what_it_means(qtbot):
+    """PGD's step size 0 means 2.5 * eps / steps; the form says so instead of 0.00000."""
+    from workbench.engine.plugins import PluginRegistry
+    from workbench.gui.param_form import ParamForm
+
+    form = ParamForm(PluginRegistry().create("pgd").Params)
+    qtbot.addWidget(form)
+    spin = form.editors["step_size"]
+    assert spin.value() == 0.0 and spin.text() == "auto (2.5 * eps / steps)"
+    form.set_value("step_size", 0.004)
+    assert spin.text() == "0.00400" and form.values()["step_size"] == 0.004
+    assert form.editors["eps"].text() == "0.0100"  # a plain value keeps its digits

@@ -59,6 +59,7 @@ def _int_box(spec: ParamSpec) -> QWidget:
                   int(spec.max if spec.max is not None else _UNBOUNDED))
     spin.setSingleStep(int(spec.step or 1))
     spin.setValue(int(spec.default))
+    _name_the_zero(spin, spec)
     return spin
 
 
@@ -71,7 +72,17 @@ def _float_box(spec: ParamSpec) -> QWidget:
                   float(spec.max if spec.max is not None else _UNBOUNDED))
     spin.setSingleStep(step)
     spin.setValue(float(spec.default))
+    _name_the_zero(spin, spec)
     return spin
+
+
+def _name_the_zero(spin: QSpinBox | QDoubleSpinBox, spec: ParamSpec) -> None:
+    """A lower bound that means "choose for me" (help says "0 = …") is shown as what it
+    means, not as a bare 0.00000 that reads like a zero step."""
+    help_text = getattr(spec, "help", "") or ""
+    if spin.minimum() == 0 and "0 = " in help_text:
+        meaning = help_text.split("0 = ", 1)[1].split(";")[0].strip()
+        spin.setSpecialValueText(f"auto ({meaning})")
 
 
 def _line(spec: ParamSpec) -> QWidget:
