@@ -63,6 +63,10 @@ _SWAP_WIDTH = {"US": 2, "SS": 2, "OW": 2, "AT": 2, "UL": 4, "SL": 4, "FL": 4, "O
 # Text VRs are padded with a space to even length, UI with NUL, binary with NUL.
 _TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
                        "TM", "UC", "UR", "UT"})
+# The string VRs whose trailing padding is not significant (PS3.5 6.2): DCMTK, the
+# reference, hashes their values without extra trailing padding (and UIDs without any
+# white space), so a value stored as "HP_EXAMPLE  " is signed as "HP_EXAMPLE".
+_STRING_VRS = _TEXT_VRS | {"UI"}
 
 # MAC Algorithm defined terms (PS3.3 C.12.1.1.3.1.2) -> hashlib name, DigestInfo prefix
 # (RFC 8017 9.2 notes; RIPEMD-160 is OID 1.3.36.3.2.1).
@@ -95,6 +99,33 @@ def padded(value: bytes, vr: str) -> bytes:
     return value + (b" " if vr in _TEXT_VRS else b"\0")
 
 
+def normalised(value: bytes, vr: str, strip_nul: bool = False) -> bytes:
+    """A string value as DCMTK's dcmsign hashes it (its DcmByteString with automatic input
+    data correction, the default): trailing padding characters removed (space; NUL for
+    a UID, whose white space is removed everywhere), then padded to even length again.
+    DCMTK 3.6.7 and 3.6.8 stop there; later versions also strip trailing NULs from text
+    values (``strip_nul``), so a NUL-padded text value hashes differently in the two. Other
+    VRs are returned unchanged. See docs/dicom-signatures.md."""
+    if vr not in _STRING_VRS or not value:
+        return value
+    if vr == "UI":
+        value = bytes(b for b in value if b not in b" \t\n\r\v\f")
+        return padded(value.rstrip(b"\0"), vr)
+    return padded(value.rstrip(b" \0" if strip_nul else b" "), vr)
+
+
+def has_nul_padded_text(elements: list[Element]) -> bool:
+    """Whether a text value ends in NUL somewhere (the one case where DCMTK versions hash
+    differently), so that verification needs to try both."""
+    for el in elements:
+        if el.items is not None:
+            if any(has_nul_padded_text(item) for item in el.items):
+                return True
+        elif el.vr in _TEXT_VRS and el.value and el.value.endswith(b"\0"):
+            return True
+    return False
+
+
 def tag_bytes(tag: int, syn: Syntax) -> bytes:
     return struct.pack(syn.endian + "HH", tag >> 16, tag & 0xFFFF)
 
@@ -117,7 +148,7 @@ def signable(el: Element) -> bool:
     return _signable_tag(el.tag) and not _contains_un(el)
 
 
-def _mac_feed(el: Element, syn: Syntax, h: Any) -> None:
+def _mac_feed(el: Element, syn: Syntax, h: Any, strip_nul: bool = False) -> None:
     """Feed one element to the MAC in the signature format (see the module docstring)."""
     tag = tag_bytes(el.tag, syn)
     if el.items is not None or el.fragments is not None:
@@ -127,15 +158,19 @@ def _mac_feed(el: Element, syn: Syntax, h: Any) -> None:
         if el.items is not None:
             for item in el.items:
                 h.update(item_tag)
+                # inside items too, group lengths and the like stay out (DCMTK's
+                # DcmItem::writeSignatureFormat writes only signable elements)
                 for sub in sorted(item, key=lambda e: e.tag):
-                    _mac_feed(sub, syn, h)
+                    if signable(sub):
+                        _mac_feed(sub, syn, h, strip_nul)
         else:
             for fragment in el.fragments or ():
                 h.update(item_tag)
                 h.update(fragment)
         h.update(seq_end)
         return
-    value = padded(swapped(el.value, el.vr, el.little, syn.little), el.vr)
+    value = normalised(padded(swapped(el.value, el.vr, el.little, syn.little), el.vr), el.vr,
+                       strip_nul)
     if not syn.explicit:
         h.update(tag + struct.pack(syn.endian + "L", len(value)))
     elif el.vr in LONG_VRS:
@@ -163,8 +198,10 @@ def mac_syntax(uid: str) -> Syntax | None:
 
 
 def compute_mac(elements: list[Element], signed_tags: list[int], signature_item:
-                 list[Element], mac_name: str, syn: Syntax) -> tuple[bytes, list[str]]:
-    """The MAC and the problems that make it unreproducible (unsignable elements)."""
+                 list[Element], mac_name: str, syn: Syntax, strip_nul: bool = False
+                 ) -> tuple[bytes, list[str]]:
+    """The MAC and the problems that make it unreproducible (unsignable elements);
+    ``strip_nul``: hash text values as DCMTK after 3.6.8 does (see :func:`normalised`)."""
     h = hashlib.new(MACS[mac_name][0])
     wanted = set(signed_tags)
     problems = []
@@ -175,8 +212,8 @@ def compute_mac(elements: list[Element], signed_tags: list[int], signature_item:
             problems.append(f"signed attribute {tag_name(el.tag)} now has VR UN (its "
                             "encoding was lost, e.g. by an implicit VR copy)")
             continue
-        _mac_feed(el, syn, h)
+        _mac_feed(el, syn, h, strip_nul)
     for el in sorted(signature_item, key=lambda e: e.tag):
         if el.tag not in _NOT_IN_ITEM_MAC and signable(el):
-            _mac_feed(el, syn, h)
+            _mac_feed(el, syn, h, strip_nul)
     return h.digest(), problems

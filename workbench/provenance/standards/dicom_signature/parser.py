@@ -213,11 +213,13 @@ def parse_elements(buf: bytes, pos: int, end: int, syn: Syntax, pixel_rep: int |
                 el.fragments, el.content_end, pos = _parse_fragments(buf, pos, syn)
             else:
                 # A sequence, or UN of undefined length whose items are implicit VR LE
-                # (PS3.5 6.2.2); the latter is not signable, but must be walked.
+                # (PS3.5 6.2.2): that is a sequence (CP-246), and DCMTK reads and signs
+                # it as SQ, so it is one here too.
                 item_syn = syn if vr == "SQ" or not syn.explicit else Syntax(False, True)
                 el.content_start = pos
                 el.items, el.content_end, pos = _parse_items(buf, pos, None, item_syn,
                                                              pixel_rep)
+                el.vr = "SQ"
         else:
             if pos + length > len(buf):
                 raise DicomSignatureError(f"{tag_str(tag)} at byte {start} runs past the "
@@ -249,11 +251,25 @@ def transfer_syntax_flags(uid: str) -> tuple[Syntax, bool]:
     return Syntax(True, True), uid == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
 
 
+def detect_transfer_syntax(data: bytes, pos: int) -> str:
+    """The uncompressed transfer syntax a data set starting at ``pos`` is in: explicit VR
+    when the bytes after the first tag read as a VR; big endian when its group number
+    only makes sense byte-swapped (group 0x0008 reads as 0x0800 little endian)."""
+    if pos + 8 > len(data):
+        raise DicomSignatureError("no data set after the File Meta Information")
+    explicit = data[pos + 4:pos + 6].decode("latin-1", "replace") in LONG_VRS | _SHORT_VRS
+    (group_le,) = struct.unpack_from("<H", data, pos)
+    (group_be,) = struct.unpack_from(">H", data, pos)
+    big = explicit and group_be < group_le and group_be <= 0x0FFF
+    if big:
+        return EXPLICIT_VR_BIG_ENDIAN
+    return EXPLICIT_VR_LITTLE_ENDIAN if explicit else IMPLICIT_VR_LITTLE_ENDIAN
+
+
 def parse_file(data: bytes) -> Dataset:
     """Preamble and File Meta Information (kept as bytes), then the data set."""
     pos = 132 if data[128:132] == b"DICM" else 0
     ts = ""
-    meta_start = pos
     while pos + 8 <= len(data):
         group, elem = struct.unpack_from("<HH", data, pos)
         if group != 0x0002:
@@ -269,13 +285,9 @@ def parse_file(data: bytes) -> Dataset:
             ts = data[pos + hdr:pos + hdr + length].decode("ascii", "replace").strip(" \0")
         pos += hdr + length
     if not ts:
-        if pos == meta_start == 0 and data[128:132] != b"DICM":
-            # A bare data set: explicit VR if the bytes after the first tag read as a VR.
-            vr = data[4:6].decode("latin-1", "replace")
-            ts = (EXPLICIT_VR_LITTLE_ENDIAN if vr in LONG_VRS | _SHORT_VRS
-                  else IMPLICIT_VR_LITTLE_ENDIAN)
-        else:
-            raise DicomSignatureError("the File Meta Information has no Transfer Syntax UID")
+        # A bare data set, or File Meta Information without a Transfer Syntax UID: read
+        # the encoding off the first element, as DCMTK and pydicom do.
+        ts = detect_transfer_syntax(data, pos)
     syn, deflated = transfer_syntax_flags(ts)
     body = data[pos:]
     if deflated:

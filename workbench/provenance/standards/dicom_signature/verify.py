@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..certificates import trust_anchors, verify_chain
-from .mac import MACS, compute_mac, mac_syntax, signable
+from .mac import MACS, compute_mac, has_nul_padded_text, mac_syntax, signable
 from .parser import (
     Dataset,
     DicomSignatureError,
@@ -235,6 +235,10 @@ def _check_mac_and_signature(elements: list[Element], item: list[Element],
     present = {e.tag for e in elements}
     absent = [t for t in signed_tags if t not in present]
     ok, why = _check_signature(public_key, sig_el.value, mac, mac_name)
+    if not ok and has_nul_padded_text(elements):
+        # DCMTK after 3.6.8 hashes NUL-padded text without the NUL (mac.normalised)
+        mac, problems = compute_mac(elements, signed_tags, item, mac_name, syn, True)
+        ok, why = _check_signature(public_key, sig_el.value, mac, mac_name)
     if not ok:
         detail = []
         if absent:
