@@ -117,3 +117,28 @@ def test_attacked_export_is_signed_with_what_was_done(shared_data, tmp_path, cap
     assert code == 0 and result["verdict"] == "intact"
     message = result["checks"]["C2PA manifest"]["message"]
     assert "declared edits" in message and "attack plugin fgsm" in message
+
+
+@pytest.mark.parametrize("name", ["test-SR.dcm", "rtplan.dcm", "waveform_ecg.dcm"])
+def test_objects_that_are_not_images_are_signed_and_verified(tmp_path, capsys, name):
+    """A structured report, an RT plan and an ECG: no pixels, so no capture record of
+    ours, but their DICOM signatures are made and checked like an image's."""
+    import pydicom
+
+    src = tmp_path / name
+    shutil.copy(pydicom_test_file(name), src)
+    code, result = _verify_json(capsys, src)
+    assert code == 1 and result["verdict"] == "unsigned"  # not "error :: no pixel data"
+    assert "not an image" in result["checks"]["image"]["message"]
+    assert main(["sign", "--dicom-signature", "site signer", "--out",
+                 str(tmp_path / "signed"), str(src)]) == 0
+    signed = tmp_path / "signed" / name
+    code, result = _verify_json(capsys, signed)
+    assert code == 0 and result["verdict"] == "intact", result
+    assert result["checks"]["DICOM signature"]["status"] == "pass"
+    ds = pydicom.dcmread(signed)
+    ds.PatientID = "changed"
+    ds.save_as(signed)
+    code, result = _verify_json(capsys, signed)
+    assert code == 1 and result["verdict"] == "tampered"
+    assert "MAC mismatch" in result["checks"]["DICOM signature"]["message"]

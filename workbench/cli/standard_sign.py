@@ -11,7 +11,7 @@ from .plumbing import EXIT_FAILED, EXIT_OK, CommandError, ProgressBar
 
 
 def sign_standard(args: argparse.Namespace, passphrase: str) -> int:
-    from ..imaging.loader import find_images, load_image
+    from ..imaging.loader import find_images, is_dicom_file, load_image
     from ..provenance.standards import certificates
 
     if args.dicom_signature and args.c2pa:
@@ -37,16 +37,17 @@ def sign_standard(args: argparse.Namespace, passphrase: str) -> int:
         try:
             if dst.resolve() == f.resolve():
                 raise CommandError(f"{f}: --out must not be the folder of the originals")
-            kind = load_image(f).kind
             if args.dicom_signature:
-                if kind != "dicom":
+                # any DICOM object, image or not (SR, RT plan, ECG): dcmsign signs them
+                if not is_dicom_file(f):
                     skipped += 1
                     continue
                 from ..provenance.standards.dicom_signature.sign import sign_dicom
 
                 sign_dicom(f, dst, identity, profile=args.profile)
             else:
-                if kind != "photo" or f.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+                if load_image(f).kind != "photo" or f.suffix.lower() not in (
+                        ".jpg", ".jpeg", ".png"):
                     skipped += 1
                     continue
                 from ..provenance.standards.c2pa_signing import sign_c2pa

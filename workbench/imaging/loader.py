@@ -94,6 +94,13 @@ def find_images(folder: str | os.PathLike[str]) -> list[Path]:
     return out
 
 
+def is_dicom_file(path: str | os.PathLike[str]) -> bool:
+    """Whether a file is DICOM by its magic ('DICM' after the preamble) or, for the data
+    sets written without one, by its suffix; no pixel is decoded."""
+    p = Path(path)
+    return _is_dicom(p) or (p.is_file() and p.suffix.lower() in (".dcm", ".dicom", ".ima"))
+
+
 def _is_dicom(path: Path) -> bool:
     try:
         with path.open("rb") as fh:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...imaging.errors import ImageLoadError
+from ...imaging.errors import ImageLoadError, NoPixelDataError
 from ...imaging.medical_image import MedicalImage
 from .fingerprint import (
     PIXEL_ALGORITHM,
@@ -127,6 +127,12 @@ def verify_image(path: str | os.PathLike[str], *, record: dict | None = None,
             from ...imaging.loader import load_image
 
             image = load_image(path)
+    except NoPixelDataError as exc:
+        # a DICOM object that is not an image (SR, RT plan, ECG): no capture record of
+        # ours can exist for it, but its PS3.15 signatures can still be checked
+        from ..standards.standard_signatures import verify_non_image
+
+        return verify_non_image(path, exc.reason)
     except ImageLoadError as exc:
         return VerificationResult(path, ERROR, str(exc), [Check("image", FAIL, exc.reason)])
     led = _open_ledger(ledger)

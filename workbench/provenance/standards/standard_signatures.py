@@ -15,7 +15,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..records.verify import FAIL, INTACT, PASS, TAMPERED, UNSIGNED, UNTRUSTED, WARN, Check
+from ..records.verify import (
+    FAIL,
+    INTACT,
+    PASS,
+    SKIP,
+    TAMPERED,
+    UNSIGNED,
+    UNTRUSTED,
+    WARN,
+    Check,
+    VerificationResult,
+)
 
 DICOM_SIGNATURE = "DICOM signature"
 C2PA = "C2PA manifest"
@@ -30,8 +41,31 @@ def standard_checks(path: str, image: Any) -> list[Check]:
     return checks
 
 
+def verify_non_image(path: str, why: str) -> VerificationResult:
+    """A DICOM object without pixel data (``why``): its DICOM signatures decide, since a
+    capture record of ours is made of pixels and cannot exist for it."""
+    checks = [Check("image", SKIP, f"{why}: not an image, so no capture record applies")]
+    try:
+        import pydicom
+
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as exc:
+        checks.append(Check(DICOM_SIGNATURE, FAIL, f"cannot read the header: {exc}"))
+        return VerificationResult(path, "error", f"{why}; cannot read its header", checks)
+    signed = _dicom_signature_checks(path, ds)
+    if not signed:
+        return VerificationResult(path, UNSIGNED, f"unsigned: {why}, and no DICOM "
+                                  "signature", checks)
+    checks += signed
+    verdict, summary = combine(UNSIGNED, "", checks)
+    return VerificationResult(path, verdict, summary, checks, DICOM_SIGNATURE)
+
+
 def _dicom_checks(path: str, image: Any) -> list[Check]:
-    ds = image.metadata
+    return _dicom_signature_checks(path, image.metadata)
+
+
+def _dicom_signature_checks(path: str, ds: Any) -> list[Check]:
     if ds is None or (0xFFFA, 0xFFFA) not in ds:
         return []
     try:
