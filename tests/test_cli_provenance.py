@@ -62,7 +62,7 @@ def test_keys_sign_verify_round_trip(env, archive):
     objects = [json.loads(line) for line in js.stdout.splitlines()]
     assert len(objects) == 3 and all(o["ok"] and o["verdict"] == "intact" for o in objects)
     assert {c for o in objects for c in o["checks"]} == {
-        "record", "signature", "signer", "pixels", "metadata", "file", "ledger"}
+        "record", "signature", "signer", "pixels", "metadata", "header", "file", "ledger"}
     assert all(o["checks"]["ledger"]["status"] == "pass" for o in objects)
 
 

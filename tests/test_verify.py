@@ -54,7 +54,7 @@ def test_signed_image_verifies_intact(signed_ct):
     r = verify_image(signed_ct, ledger=False)
     assert r.verdict == "intact" and r.ok
     assert statuses(r) == {"record": "pass", "signature": "pass", "signer": "pass",
-                           "pixels": "pass", "metadata": "pass", "file": "pass",
+                           "pixels": "pass", "metadata": "pass", "header": "pass", "file": "pass",
                            "ledger": "skip"}
     assert "sidecar CT_small.dcm.wbsig.json" in r.record_source
     assert r.to_json()["checks"]["pixels"]["status"] == "pass"
@@ -89,9 +89,49 @@ def test_lossless_reencode_is_reported_as_reencoded_not_tampered(signed_ct, tmp_
     shutil.copy(sidecar_path(signed_ct), sidecar_path(out))
     r = verify_image(out, ledger=False)
     assert r.verdict == "re-encoded" and r.ok
-    assert r.summary == "re-encoded, pixels intact"
+    assert r.summary == "re-encoded, pixels and header intact"
     assert statuses(r)["pixels"] == "pass" and statuses(r)["metadata"] == "pass"
+    assert statuses(r)["header"] == "pass"
     assert statuses(r)["file"] == "warn"
+
+
+@pytest.mark.parametrize(("edit", "named"), [
+    (lambda ds: setattr(ds, "PatientName", "Someone^Else"), "changed: PatientName"),
+    (lambda ds: setattr(ds, "StudyDate", "19990101"), "changed: StudyDate"),
+    (lambda ds: setattr(ds, "InstitutionName", "Elsewhere"), "changed: InstitutionName"),
+    (lambda ds: setattr(ds, "WindowCenter", 40), "added: WindowCenter"),
+    (lambda ds: delattr(ds, "StudyDescription"), "removed: StudyDescription"),
+    (lambda ds: ds.__setitem__(0x00191013, ds[0x00191013].__class__(
+        0x00191013, ds[0x00191013].VR, 7)), "changed: (0019,1013)"),
+])
+def test_any_header_edit_is_tampering_and_named(signed_ct, edit, named):
+    """Not only the 24 identifying attributes: every element of the header (a window,
+    the patient's name, a private tag) is covered, and the one that changed is named."""
+    ds = pydicom.dcmread(signed_ct)
+    edit(ds)
+    ds.save_as(signed_ct)
+    r = verify_image(signed_ct, ledger=False)
+    assert r.verdict == "tampered" and not r.ok
+    assert statuses(r)["header"] == "fail" and statuses(r)["pixels"] == "pass"
+    assert named in r.check("header").message
+    assert named in r.summary
+
+
+def test_dcmtk_reencodings_keep_the_header(signed_ct, tmp_path):
+    """dcmconv to implicit VR, big endian and with group lengths: a lossless re-encoding,
+    private tags included (CT_small is a GE CT with dozens of them)."""
+    if shutil.which("dcmconv") is None:
+        pytest.skip("DCMTK is not installed (apt-get install dcmtk)")
+    import subprocess
+
+    for flags in (["+ti"], ["+tb"], ["+g"], ["+ti", "+g"]):
+        out = tmp_path / "".join(flags) / "CT_small.dcm"
+        out.parent.mkdir()
+        subprocess.run(["dcmconv", *flags, str(signed_ct), str(out)], check=True)
+        shutil.copy(sidecar_path(signed_ct), sidecar_path(out))
+        r = verify_image(out, ledger=False)
+        assert r.verdict == "re-encoded", (flags, r.summary)
+        assert statuses(r)["header"] == "pass", (flags, r.check("header").message)
 
 
 def test_one_pixel_plus_one_is_named(signed_ct):

@@ -211,7 +211,7 @@ def _display_names(paths: list[str]) -> list[str]:
 
 def _print_table(results: list) -> None:
     marks = {"pass": "ok", "fail": "FAIL", "warn": "warn", "skip": "-"}
-    names = ("signature", "signer", "pixels", "metadata", "file", "ledger")
+    names = ("signature", "signer", "pixels", "metadata", "header", "file", "ledger")
     shown = _display_names([r.path for r in results])
     width = max([len(n) for n in shown] + [4])
     print(f"{'file':<{width}}  {'verdict':<17} " + " ".join(f"{n:<9}" for n in names)

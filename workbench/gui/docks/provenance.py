@@ -23,8 +23,8 @@ GREEN, AMBER, RED, GREY = "#2e9d4a", "#c98a0a", "#d23c3c", "#8a8f98"
 STATUS_COLOURS = {"pass": GREEN, "warn": AMBER, "fail": RED, "skip": GREY}
 STATUS_MARKS = {"pass": "✔", "warn": "!", "fail": "✖", "skip": "–"}
 CHECK_TITLES = {"record": "Capture record", "signature": "Signature", "signer": "Signer trusted",
-                "pixels": "Pixels", "metadata": "Identifying metadata", "file": "File bytes",
-                "ledger": "Ledger", "image": "Image"}
+                "pixels": "Pixels", "metadata": "Identifying metadata", "header": "Header",
+                "file": "File bytes", "ledger": "Ledger", "image": "Image"}
 # verdict -> (badge text, colour)
 BADGES = {
     "intact": ("✔ signed, intact", GREEN),

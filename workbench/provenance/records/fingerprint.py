@@ -217,10 +217,17 @@ def hamming_distance(a: str, b: str) -> int:
 def fingerprints(image: MedicalImage, *, salt: bytes | None = None) -> dict[str, Any]:
     """Everything a capture record holds about one image (the record adds identity,
     time, signer and signature)."""
+    header = None
+    if image.kind == "dicom" and image.metadata is not None:
+        from .header import header_fingerprint
+
+        header = header_fingerprint(image.metadata, salt if salt is not None
+                                    else os.urandom(16))
     return {
         "pixels": pixel_fingerprint(image).to_json(),
         "file": {"sha256": file_sha256(image.path), "size": Path(image.path).stat().st_size},
         "metadata": metadata_fingerprint(image, salt),
+        "header": header,
         "compressed": (None if (h := compressed_frame_hashes(image)) is None else
                        {"transfer_syntax": image.transfer_syntax, "frames_sha256": h}),
         "perceptual": {"algorithm": PERCEPTUAL_ALGORITHM, "hash": perceptual_hash(image)},

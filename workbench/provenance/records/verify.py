@@ -174,7 +174,9 @@ def _verify(path: str, image: MedicalImage, record: dict | None,
     checks.append(_signer_check(record, sig_ok))
     checks.append(_pixel_check(image, record))
     checks.append(_metadata_check(image, record))
-    checks.append(_file_check(image, record, checks[-2].status == PASS))
+    checks.append(_header_check(image, record))
+    checks.append(_file_check(image, record, checks[-3].status == PASS
+                              and checks[-1].status != FAIL))
     checks.append(_ledger_check(ledger, rid))
 
     result = VerificationResult(path, *_verdict(checks), checks, source, rid)
@@ -239,6 +241,25 @@ def _metadata_check(image: MedicalImage, record: dict) -> Check:
     return Check("metadata", PASS, f"{len(attributes)} identifying attributes unchanged")
 
 
+def _header_check(image: MedicalImage, record: dict) -> Check:
+    """Every element of a DICOM header (record.header), beyond the identifying ones."""
+    want = record.get("header")
+    if image.kind != "dicom":
+        return Check("header", SKIP, "not DICOM: the photo's identifying tags are checked")
+    if not want:
+        return Check("header", WARN, "the record predates whole-header hashing: only the "
+                     "identifying attributes were recorded")
+    from .header import HEADER_ALGORITHM, header_changes
+
+    if want.get("algorithm") != HEADER_ALGORITHM:
+        return Check("header", SKIP, f"unknown header algorithm {want.get('algorithm')!r}")
+    try:
+        same, message = header_changes(image.metadata, want)
+    except Exception as exc:  # a header pydicom cannot walk is not a verified one
+        return Check("header", FAIL, f"cannot read the header to compare it ({exc})")
+    return Check("header", PASS if same else FAIL, message)
+
+
 def _file_check(image: MedicalImage, record: dict, pixels_ok: bool) -> Check:
     want = (record.get("file") or {}).get("sha256")
     if file_sha256(image.path) == want:
@@ -262,13 +283,17 @@ def _verdict(checks: list[Check]) -> tuple[str, str]:
     by = {c.name: c for c in checks}
     if by["signature"].status == FAIL:
         return TAMPERED, "record or signature altered: " + by["signature"].message
-    problems = [by[n].message for n in ("pixels", "metadata") if by[n].status == FAIL]
+    problems = [by[n].message for n in ("pixels", "metadata", "header")
+                if n in by and by[n].status == FAIL]
     if problems:
         return TAMPERED, "; ".join(problems)
     if by["signer"].status == FAIL:
         return UNTRUSTED, "intact, but signed by an untrusted key: " + by["signer"].message
     if by["file"].status == WARN:
-        return REENCODED, "re-encoded, pixels intact"
+        header = by.get("header")
+        return REENCODED, ("re-encoded, pixels and header intact"
+                           if header is not None and header.status == PASS
+                           else "re-encoded, pixels intact")
     return INTACT, "signed and intact"
 
 
