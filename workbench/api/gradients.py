@@ -36,7 +36,13 @@ def project_linf(x_adv: Any, x: Any, eps: float) -> Any:
     Foolbox share (bitwise-identical results from a zero start)."""
     import torch
 
-    return torch.clamp(x + torch.clamp(x_adv - x, -eps, eps), 0.0, 1.0)
+    if torch.is_grad_enabled() and (x_adv.requires_grad or x.requires_grad):
+        return torch.clamp(x + torch.clamp(x_adv - x, -eps, eps), 0.0, 1.0)
+    # The same operations in the same order, in one new tensor instead of four: on a
+    # 4688x2592 mammogram each new tensor is 48 MB of fresh pages, and faulting those in
+    # cost more than the arithmetic (x + d is d + x, so the result is bitwise the same).
+    out = x_adv - x
+    return out.clamp_(-eps, eps).add_(x).clamp_(0.0, 1.0)
 
 
 def project_l2(x_adv: Any, x: Any, eps: float) -> Any:

@@ -141,13 +141,15 @@ def run_attack(plugin: Any, model: Any, images: Any, *, labels: Any = None,
         adv_probs = torch.softmax(model(adv), dim=1)
     pred = adv_probs.argmax(dim=1)
     success = pred == target if target is not None else pred != y
-    changed = (adv - x).abs().amax(dim=1)  # N x H x W: a pixel counts once over channels
-    delta = (adv - x).flatten(1)
+    delta = adv - x
+    magnitude = delta.abs()
+    changed = magnitude.amax(dim=1)  # N x H x W: a pixel counts once over channels
+    magnitude, delta = magnitude.flatten(1), delta.flatten(1)  # one subtraction, not two
     return AttackOutcome(
         plugin=name, plugin_version=str(getattr(plugin, "version", "")),
         params=asdict(p), adversarial=adv.detach().cpu(), clean_probs=clean.cpu(),
         adv_probs=adv_probs.cpu(), labels=y.cpu(), targets=None if target is None else
-        target.cpu(), success=success.cpu(), linf=delta.abs().amax(dim=1).cpu(),
+        target.cpu(), success=success.cpu(), linf=magnitude.amax(dim=1).cpu(),
         l2=delta.norm(dim=1).cpu(), iterations=_as_list(result.iterations),
         queries=_as_list(result.queries), model_calls=calls["n"], seconds=seconds,
         artifacts=dict(result.artifacts or {}), notes=result.notes,

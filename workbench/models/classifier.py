@@ -28,7 +28,8 @@ def build_network(architecture: str, num_classes: int) -> Any:
 
 def _wrapper_class() -> type:
     import torch
-    import torch.nn.functional as F  # noqa: N812
+
+    from .resize import antialiased_resize
 
     class Classifier(torch.nn.Module):
         def __init__(self, net: torch.nn.Module, card: ModelCard) -> None:
@@ -49,16 +50,18 @@ def _wrapper_class() -> type:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             if x.dim() != 4 or x.shape[1] not in (1, 3):
                 raise ValueError(f"expected N x (1|3) x H x W images, got {tuple(x.shape)}")
+            h, w = self.card.input_size
+            if x.shape[-2:] != (h, w):
+                # bilinear with antialiasing: differentiable, and a large photo is averaged
+                # rather than aliased (what a careful preprocessing pipeline does). Resized
+                # before a grey channel is repeated: each channel is resized on its own, so
+                # the result is the same, and a 4688x2592 mammogram is resized (and its
+                # gradient taken) once, not three times. See models.resize for its gradient.
+                x = antialiased_resize(x, (h, w))
             if x.shape[1] == 1:
                 x = x.expand(-1, 3, -1, -1)
             if self.card.channel_order.upper() == "BGR":
                 x = x.flip(1)
-            h, w = self.card.input_size
-            if x.shape[-2:] != (h, w):
-                # bilinear with antialiasing: differentiable, and a large photo is averaged
-                # rather than aliased (what a careful preprocessing pipeline does)
-                x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False,
-                                  antialias=True)
             return self.net((x - self.mean) / self.std)
 
     return Classifier
