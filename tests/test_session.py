@@ -108,3 +108,21 @@ def test_events_reach_live_listeners_only_and_disconnect():
     session.set_comparison_reference(None)
     assert kept.seen == ["verification", "attack"]
     assert len(ImageSession("y.dcm").changed) == 0  # connections are per image
+
+
+def test_progress_messages_say_how_long_is_left_once_it_is_worth_saying():
+    import time
+
+    from workbench.session.jobs import Job
+
+    messages = []
+    job = Job("slow", lambda j: None)
+    job.progressed.connect(lambda _f, m: messages.append(m))
+    job.progress(0.0, "step 0/4")
+    job.progress(0.25, "step 1/4")  # under 2 s: no estimate yet
+    job._first_progress = (time.monotonic() - 3.0, 0.0)  # as if 3 s had passed
+    job.progress(0.5, "step 2/4")
+    assert messages[:2] == ["step 0/4", "step 1/4"]
+    assert messages[2].startswith("step 2/4 (~") and messages[2].endswith(" s left)")
+    left = float(messages[2].split("~")[1].split(" ")[0])
+    assert 2.5 <= left <= 3.5  # half done in 3 s: about 3 s more

@@ -11,6 +11,7 @@ that the session's events never fire from a worker thread.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -49,10 +50,28 @@ class Job(Generic[T]):
         self.on_error = on_error
         self.on_cancelled = on_cancelled
         self._cancel = threading.Event()
+        self._first_progress: tuple[float, float] | None = None  # (time, fraction)
 
     # --- called by the work ----------------------------------------------------------------
     def progress(self, fraction: float, message: str = "") -> None:
-        self.progressed.emit(float(fraction), message)
+        """Report progress; past a few seconds the message gets an estimate of the time
+        left, from the rate since the first report (a 20-step PGD on a mammogram is
+        long enough to want one)."""
+        fraction = float(fraction)
+        self.progressed.emit(fraction, message + self.eta(fraction))
+
+    def eta(self, fraction: float) -> str:
+        """" (~N s left)" once the work has run 2 s and the fraction moved, else ""."""
+        now = time.monotonic()
+        if self._first_progress is None or fraction < self._first_progress[1]:
+            self._first_progress = (now, fraction)
+            return ""
+        t0, f0 = self._first_progress
+        elapsed, done = now - t0, fraction - f0
+        if fraction <= 0 or fraction >= 1 or done <= 0 or elapsed < 2.0:
+            return ""
+        left = elapsed / done * (1.0 - fraction)
+        return f" (~{left:.0f} s left)" if left < 120 else f" (~{left / 60:.0f} min left)"
 
     def publish(self, item: Any) -> None:
         self.published.emit(item)

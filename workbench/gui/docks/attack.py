@@ -168,7 +168,11 @@ class AttackPanel(QWidget):
 
     def _on_progress(self, fraction: float, message: str) -> None:
         self.progress.setValue(int(fraction * 1000))
-        self.progress.setFormat(message[:60])
+        # the time left is the part that matters most: keep it when the rest is cut
+        head, eta = (message.rsplit(" (~", 1) + [""])[:2]
+        eta = f" (~{eta}" if eta else ""
+        self.progress.setFormat(head[:60 - len(eta)] + eta)
+        self.progress.setToolTip(message)
 
     def _landed(self, session: Any, run: Any) -> None:
         if isinstance(run, str):  # this image failed; the others go on
