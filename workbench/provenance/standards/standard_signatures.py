@@ -52,6 +52,10 @@ def verify_non_image(path: str, why: str) -> VerificationResult:
     except Exception as exc:
         checks.append(Check(DICOM_SIGNATURE, FAIL, f"cannot read the header: {exc}"))
         return VerificationResult(path, "error", f"{why}; cannot read its header", checks)
+    if not ds.get("SOPClassUID"):  # no object at all (a cut-short or garbage file)
+        checks = [Check("image", FAIL, f"{why}, and no SOP Class: not a DICOM object")]
+        return VerificationResult(path, "error", f"{path}: {why}, and no SOP Class: not "
+                                  "a readable DICOM object", checks)
     signed = _dicom_signature_checks(path, ds)
     if not signed:
         return VerificationResult(path, UNSIGNED, f"unsigned: {why}, and no DICOM "
