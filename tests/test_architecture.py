@@ -77,3 +77,20 @@ def test_start_up_paths_do_not_load_torch(module):
                          text=True, timeout=120, env={**__import__("os").environ,
                                                       "QT_QPA_PLATFORM": "offscreen"})
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_first_window_imports_nothing_heavy():
+    """The window is shown before any image: numpy, torch, OpenCV and the rest load with
+    the first image or the first model, not on the path to the first paint (a view's
+    clear() importing numpy put 3x a bare PySide6 window on the clock)."""
+    heavy = ("numpy", "torch", "torchvision", "scipy", "matplotlib", "cv2", "ray", "c2pa",
+             "pynetdicom", "pydicom", "PIL")
+    code = ("import sys\nfrom PySide6.QtWidgets import QApplication\napp = QApplication([])\n"
+            "from workbench.gui.main_window import MainWindow\nw = MainWindow()\nw.show()\n"
+            "app.processEvents()\n"
+            f"bad = [m for m in {heavy!r} if m in sys.modules]\nprint(bad)\n"
+            "sys.exit(1 if bad else 0)")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, timeout=120, env={**__import__("os").environ,
+                                                      "QT_QPA_PLATFORM": "offscreen"})
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -9,10 +9,12 @@ measurement always name stored pixels.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads with the first image, not with the window
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class ViewTransform:
 
     def apply(self, array: np.ndarray) -> np.ndarray:
         """The array as shown (a view where numpy allows it)."""
+        import numpy as np
+
         a = array[:, ::-1] if self.hflip else array
         return np.rot90(a, -(self.rotation // 90)) if self.rotation else a
 
@@ -77,7 +81,7 @@ class PixelSpacing:
     note: str = ""  # what the number means (e.g. measured at the detector)
 
     def distance_mm(self, dy_pixels: float, dx_pixels: float) -> float:
-        return float(np.hypot(dy_pixels * self.row_mm, dx_pixels * self.col_mm))
+        return math.hypot(dy_pixels * self.row_mm, dx_pixels * self.col_mm)
 
 
 def _pair(value: Any) -> tuple[float, float] | None:
@@ -129,7 +133,7 @@ def nice_length(target_mm: float) -> float:
     """The largest 1, 2 or 5 × 10^k mm not above ``target_mm`` (a scale bar's length)."""
     if target_mm <= 0:
         return 0.0
-    exp = np.floor(np.log10(target_mm))
+    exp = math.floor(math.log10(target_mm))
     for m in (5, 2, 1):
         if m * 10 ** exp <= target_mm:
             return float(m * 10 ** exp)

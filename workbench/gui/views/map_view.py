@@ -113,12 +113,12 @@ class ArrayView(ImageView):
     def set_array(self, rgb: np.ndarray | None, keep_view: bool = True) -> None:
         """Show ``rgb``; a same-sized array keeps the zoom and centre (a new opacity or
         overlay is not a new picture)."""
-        from ...imaging.in_memory import image_from_unit_array
-
         self.array = rgb
         if rgb is None:
             self.set_image(None)
             return
+        from ...imaging.in_memory import image_from_unit_array
+
         view = (self._zoom, self._center) if keep_view and self.image is not None \
             and (self.image.rows, self.image.columns) == rgb.shape[:2] else None
         x = rgb.transpose(2, 0, 1) / 255.0 if rgb.ndim == 3 else rgb[None] / 255.0
