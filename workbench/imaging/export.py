@@ -1,9 +1,14 @@
 """Write adversarial or derived images as *new* files; originals are never touched.
 
-DICOM exports get a new SOP Instance UID and Series Instance UID, Image Type
-DERIVED\\SECONDARY, a Derivation Description saying they are adversarial research images
-(which plugin, which parameters) and a reference to the source image; pixels are stored
-uncompressed (Explicit VR Little Endian) in the original's stored dtype.
+DICOM exports keep their source's IOD and stay valid for it (checked with dicom3tools'
+dciodvfy on CT, MR, Enhanced MR, CR and US): a new SOP Instance UID and Series Instance
+UID, Image Type DERIVED with the source's other values kept (value 3, e.g. AXIAL, is
+required for CT and MR), a Derivation Description saying they are adversarial research
+images (which plugin, which parameters) and a reference to the source image. Enhanced
+(multi-frame functional group) objects carry that reference where their IOD wants it, in
+a Derivation Image functional group, with Frame Type DERIVED and without the MR Pulse
+Sequence attributes that only an ORIGINAL image may have. Pixels are stored uncompressed
+in Explicit VR Little Endian, whatever the source's byte order.
 """
 
 from __future__ import annotations
@@ -81,11 +86,15 @@ def _save_dicom(original: MedicalImage, stored: np.ndarray, mapping: ValueMappin
     source = Dataset()
     source.ReferencedSOPClassUID = ds.get("SOPClassUID", "")
     source.ReferencedSOPInstanceUID = ds.get("SOPInstanceUID", "")
-    ds.SourceImageSequence = Sequence([source])
+    if _is_enhanced(ds):
+        description = _mark_enhanced_derived(ds, source, description)
+    else:
+        ds.SourceImageSequence = Sequence([source])
+        kept = list(_values(ds.get("ImageType")))[2:]
+        ds.ImageType = ["DERIVED", "SECONDARY", *kept]
     ds.SOPInstanceUID = generate_uid()
     ds.SeriesInstanceUID = generate_uid()
     ds.SeriesDescription = ADVERSARIAL_SERIES_DESCRIPTION
-    ds.ImageType = ["DERIVED", "SECONDARY"]
     ds.DerivationDescription = description[:1024]
     for kw in ("DigitalSignaturesSequence", "MACParametersSequence"):
         if kw in ds:
@@ -94,10 +103,119 @@ def _save_dicom(original: MedicalImage, stored: np.ndarray, mapping: ValueMappin
     ds["PixelData"].VR = "OB" if ds.BitsAllocated <= 8 else "OW"
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    _as_little_endian(ds)
     if out.suffix.lower() != ".dcm":
         out = out.with_suffix(".dcm")
     ds.save_as(out, enforce_file_format=True)
     return out
+
+
+def _values(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    return [str(v) for v in value] if not isinstance(value, str) else [value]
+
+
+# MR Pulse Sequence Module attributes that are conditional on Image Type value 1 ORIGINAL
+# or MIXED (PS3.3 C.8.13.4); dciodvfy rejects them on a DERIVED Enhanced MR image.
+_ORIGINAL_ONLY = (
+    "PulseSequenceName", "MRAcquisitionType", "EchoPulseSequence", "MultipleSpinEcho",
+    "MultiPlanarExcitation", "PhaseContrast", "VelocityEncodingAcquisitionSequence",
+    "TimeOfFlightContrast", "Spoiling", "SteadyStatePulseSequence", "EchoPlanarPulseSequence",
+    "TaggingDelay", "TagAngleFirstAxis", "MagnetizationTransfer", "T2Preparation",
+    "BloodSignalNulling", "SaturationRecovery", "SpectrallySelectedSuppression",
+    "SpectrallySelectedExcitation", "SpatialPresaturation", "Tagging", "OversamplingPhase",
+    "GeometryOfKSpaceTraversal", "RectilinearPhaseEncodeReordering", "SegmentedKSpaceTraversal",
+    "CoverageOfKSpace", "NumberOfKSpaceTrajectories", "BulkMotionCompensationTechnique",
+    "BulkMotionSignalSource",
+)
+# A local code (PS3.16 8.2: "99" designators are private): no standard code says
+# "adversarial perturbation", and a borrowed one would say something false.
+_DERIVATION_CODE = ("ADVERSARIAL", "99WORKBENCH", "Adversarial perturbation")
+_PURPOSE_CODE = ("121322", "DCM", "Source image for image processing operation")
+
+
+def _code(value: str, scheme: str, meaning: str) -> Any:
+    from pydicom.dataset import Dataset
+
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item
+
+
+def _is_enhanced(ds: Any) -> bool:
+    """An Enhanced (functional group) IOD, by its groups or its SOP Class."""
+    if "SharedFunctionalGroupsSequence" in ds or "PerFrameFunctionalGroupsSequence" in ds:
+        return True
+    sop = ds.get("SOPClassUID")
+    return sop is not None and "Enhanced" in getattr(sop, "name", "")
+
+
+def _mark_enhanced_derived(ds: Any, source: Any, description: str) -> str:
+    """An Enhanced object's derivation as its IOD wants it: Image Type (four values, value
+    2 PRIMARY or MIXED as the source had), each Frame Type DERIVED, the source referenced
+    from a Derivation Image functional group, no top-level Source Image Sequence."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    values = _values(ds.get("ImageType")) + ["NONE"] * 4
+    ds.ImageType = ["DERIVED", values[1] if values[1] in ("PRIMARY", "MIXED") else "PRIMARY",
+                    *values[2:4]]
+    for groups in (ds.get("SharedFunctionalGroupsSequence") or [],
+                   ds.get("PerFrameFunctionalGroupsSequence") or []):
+        for group in groups:
+            for elem in group:
+                if elem.VR == "SQ" and elem.keyword.endswith("FrameTypeSequence"):
+                    for item in elem.value:
+                        if "FrameType" in item:
+                            item.FrameType = ["DERIVED", *_values(item.FrameType)[1:]]
+            if "DerivationImageSequence" in group:
+                del group.DerivationImageSequence  # the source's own derivation
+    for kw in _ORIGINAL_ONLY:
+        if kw in ds:
+            delattr(ds, kw)
+    if "SourceImageSequence" in ds:
+        del ds.SourceImageSequence
+    source.PurposeOfReferenceCodeSequence = Sequence([_code(*_PURPOSE_CODE)])
+    derivation = Dataset()
+    derivation.DerivationDescription = description[:1024]
+    derivation.DerivationCodeSequence = Sequence([_code(*_DERIVATION_CODE)])
+    derivation.SourceImageSequence = Sequence([source])
+    # The reference goes in a Derivation Image functional group, with the instance-level
+    # Source Image Evidence Sequence the IOD then requires (PS3.3 C.8.13.1). A source
+    # without functional groups (a stripped test object) is not made to look as if it had
+    # them: its Derivation Description names the source instead.
+    if ds.get("SharedFunctionalGroupsSequence"):
+        ds.SharedFunctionalGroupsSequence[0].DerivationImageSequence = Sequence([derivation])
+        instance = Dataset()
+        instance.ReferencedSOPClassUID = source.ReferencedSOPClassUID
+        instance.ReferencedSOPInstanceUID = source.ReferencedSOPInstanceUID
+        series = Dataset()
+        series.SeriesInstanceUID = ds.get("SeriesInstanceUID", "")
+        series.ReferencedSOPSequence = Sequence([instance])
+        evidence = Dataset()
+        evidence.StudyInstanceUID = ds.get("StudyInstanceUID", "")
+        evidence.ReferencedSeriesSequence = Sequence([series])
+        ds.SourceImageEvidenceSequence = Sequence([evidence])
+    else:
+        description = f"{description}; source SOP Instance {source.ReferencedSOPInstanceUID}"
+    return description
+
+
+def _as_little_endian(ds: Any) -> None:
+    """A big-endian source written as little endian: every element converted to its value
+    first (pydicom keeps stored bytes otherwise), binary words swapped, then the dataset
+    told its encoding is little endian (pydicom refuses to convert in save_as)."""
+    if getattr(ds, "original_encoding", (False, True))[1] is not False:
+        return
+    widths = {"OW": "H", "OL": "L", "OF": "f", "OD": "d", "OV": "Q"}
+    for elem in ds.iterall():  # converts each element from its stored bytes
+        fmt = widths.get(elem.VR)
+        if fmt and isinstance(elem.value, bytes) and elem.tag != 0x7FE00010:
+            arr = np.frombuffer(elem.value, dtype=">" + {"H": "u2", "L": "u4", "f": "f4",
+                                                          "d": "f8", "Q": "u8"}[fmt])
+            elem.value = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+    ds.set_original_encoding(False, True, ds.get("SpecificCharacterSet") or None)
 
 
 def describe_attack(plugin: str, version: str, params: dict[str, Any], tool_version: str) -> str:
