@@ -94,3 +94,20 @@ def test_the_first_window_imports_nothing_heavy():
                          text=True, timeout=120, env={**__import__("os").environ,
                                                       "QT_QPA_PLATFORM": "offscreen"})
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_missing_xcb_library_is_named_with_its_package(monkeypatch, capsys):
+    """Qt aborts with a core dump when an xcb library is missing: the CLI names the
+    package instead (a library that cannot exist stands in for the missing one)."""
+    from workbench.cli import images, qt_platform
+
+    assert qt_platform.missing_xcb_packages((("libc.so.6", "libc6"),)) == []
+    assert qt_platform.missing_xcb_packages((("libnot-there.so.9", "libnot-there9"),)) == [
+        "libnot-there9"]
+    monkeypatch.setattr(qt_platform, "XCB_LIBRARIES",
+                        (("libnot-there.so.9", "libnot-there9"),))
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    assert images.open_gui([]) == 2
+    err = capsys.readouterr().err
+    assert "libnot-there9" in err and "apt-get install libnot-there9" in err

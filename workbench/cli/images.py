@@ -71,6 +71,14 @@ def open_gui(argv: Sequence[str]) -> int:
                     "are unset); use 'workbench info FILE...' headless, or set "
                     "QT_QPA_PLATFORM=offscreen")
         return EXIT_USAGE
+    from .qt_platform import missing_xcb_packages, uses_xcb
+
+    missing = missing_xcb_packages() if uses_xcb() else []
+    if missing:
+        print_error("the window needs Qt's X11 (xcb) libraries, and these are not installed: "
+                    f"{' '.join(missing)}; install them (Debian/Ubuntu: apt-get install "
+                    f"{' '.join(missing)}), or run headless with QT_QPA_PLATFORM=offscreen")
+        return EXIT_USAGE
     from ..gui.app import run_gui  # Qt is imported only on this path
 
     return run_gui(args.paths, demo=args.demo)
