@@ -334,3 +334,20 @@ def test_copy_found_by_uid_then_pixel_hash(tmp_path, signer):
     assert statuses(r)["pixels"] == "pass"
     assert r.check("metadata").message == "identifying attributes changed: SOPInstanceUID"
     ledger.close()
+
+
+def test_a_change_above_bits_stored_is_tampering_not_a_reencoding(tmp_path, signer):
+    """Decoders mask bits outside Bits Stored, so the pixel values stay the same; old
+    files keep overlays there. Such an edit read 're-encoded, pixels intact'."""
+    path = tmp_path / "overlay.dcm"
+    shutil.copy(pydicom_test_file("examples_overlay.dcm"), path)  # 12 of 16 bits stored
+    sign_image(path, signer, ledger=None)
+    assert verify_image(path, ledger=False).verdict == "intact"
+    ds = pydicom.dcmread(path)
+    raw = bytearray(ds.PixelData)
+    raw[1] ^= 0x80  # bit 15 of the first word
+    ds.PixelData = bytes(raw)
+    ds.save_as(path)
+    r = verify_image(path, ledger=False)
+    assert r.verdict == "tampered" and not r.ok
+    assert "outside Bits Stored" in r.check("pixels").message

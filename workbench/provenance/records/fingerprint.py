@@ -111,6 +111,31 @@ def pixel_fingerprint(image: MedicalImage) -> PixelFingerprint:
     return PixelFingerprint(PIXEL_ALGORITHM, total.hexdigest(), tuple(frame_hashes), header)
 
 
+def unused_bits(image: MedicalImage) -> dict[str, Any] | None:
+    """The bits of native DICOM pixel words outside Bits Stored (above the High Bit, or
+    below its stored range), which decoders mask off: old files keep overlays there, and
+    a change to them leaves the decoded values, and so the pixel fingerprint, intact.
+    None when there are none to keep (compressed data carries only the stored bits)."""
+    import numpy as np
+
+    if image.kind != "dicom" or image.bits_allocated not in (16, 32) \
+            or image.bits_stored >= image.bits_allocated:
+        return None
+    ds = image.metadata
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None or syntax.is_compressed or "PixelData" not in ds:
+        return None
+    order = ">" if str(syntax) == "1.2.840.10008.1.2.2" else "<"
+    words = np.frombuffer(ds.PixelData, dtype=f"{order}u{image.bits_allocated // 8}")
+    high = int(ds.get("HighBit", image.bits_stored - 1))
+    low = high - image.bits_stored + 1
+    kept = ((1 << image.bits_stored) - 1) << low
+    outside = (words & np.array(~kept & ((1 << image.bits_allocated) - 1),
+                                dtype=words.dtype)).astype(f"<u{image.bits_allocated // 8}")
+    return {"sha256": hashlib.sha256(outside.tobytes()).hexdigest(),
+            "nonzero_words": int(np.count_nonzero(outside))}
+
+
 def file_sha256(path: str | os.PathLike[str]) -> str:
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
@@ -223,8 +248,12 @@ def fingerprints(image: MedicalImage, *, salt: bytes | None = None) -> dict[str,
 
         header = header_fingerprint(image.metadata, salt if salt is not None
                                     else os.urandom(16))
+    pixels = pixel_fingerprint(image).to_json()
+    outside = unused_bits(image)
+    if outside is not None:
+        pixels["unused_bits"] = outside
     return {
-        "pixels": pixel_fingerprint(image).to_json(),
+        "pixels": pixels,
         "file": {"sha256": file_sha256(image.path), "size": Path(image.path).stat().st_size},
         "metadata": metadata_fingerprint(image, salt),
         "header": header,

@@ -23,6 +23,7 @@ from .fingerprint import (
     identity_values,
     perceptual_hash,
     pixel_fingerprint,
+    unused_bits,
 )
 from .keys import trusted_key
 from .record import RecordError, check_signature, read_record, record_id, sidecar_path
@@ -202,7 +203,7 @@ def _pixel_check(image: MedicalImage, record: dict) -> Check:
         return Check("pixels", SKIP, f"unknown pixel algorithm {want.get('algorithm')!r}")
     fp = pixel_fingerprint(image)
     if fp.sha256 == want.get("sha256"):
-        return Check("pixels", PASS, "decoded pixel values identical to the captured ones")
+        return _unused_bits_check(image, want)
     compressed = record.get("compressed")
     if compressed and compressed_frame_hashes(image) == compressed.get("frames_sha256"):
         return Check("pixels", PASS, "compressed frames identical (this decoder renders the "
@@ -218,6 +219,25 @@ def _pixel_check(image: MedicalImage, record: dict) -> Check:
                if a != b]
     where = "" if len(old) <= 1 else f" in frame(s) {_ranges(changed)} of {len(old)}"
     return Check("pixels", FAIL, f"pixels changed{where}")
+
+
+def _unused_bits_check(image: MedicalImage, want: dict) -> Check:
+    """Decoded values match; the bits decoders mask off (outside Bits Stored) must too,
+    where the record kept them and this encoding still carries them."""
+    intact = "decoded pixel values identical to the captured ones"
+    recorded = want.get("unused_bits")
+    if not recorded:
+        return Check("pixels", PASS, intact)
+    now = unused_bits(image)
+    if now is None:
+        return Check("pixels", PASS, intact + " (the bits outside Bits Stored, which the "
+                     "original kept, are not carried by this encoding)")
+    if now["sha256"] != recorded.get("sha256"):
+        return Check("pixels", FAIL, "pixels changed: the bits outside Bits Stored (above "
+                     f"the High Bit) differ ({now['nonzero_words']} words set now, "
+                     f"{recorded.get('nonzero_words')} when captured); decoded values "
+                     "are unchanged, but these bits may hold overlays")
+    return Check("pixels", PASS, intact + ", and the bits outside Bits Stored too")
 
 
 def _ranges(numbers: list[int]) -> str:
