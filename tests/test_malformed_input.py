@@ -213,3 +213,52 @@ def test_cut_inside_encapsulated_pixel_data_is_reported_as_truncated(
     path.write_bytes(source.data[: source.pixel_end - 40])
     with pytest.raises(TruncatedFileError):
         load_image(path)
+
+
+def _hostile_folder(tmp_path: Path) -> Path:
+    import os
+
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    ds = pydicom.dcmread(pydicom_test_file("CT_small.dcm"))
+    ds.save_as(folder / "good.dcm")
+    ds.PixelData = b""
+    ds.save_as(folder / "empty_pixels.dcm")
+    os.mkfifo(folder / "pipe.dcm")  # opening it would wait for a writer for ever
+    (folder / "loop1").symlink_to(folder / "loop2")
+    (folder / "loop2").symlink_to(folder / "loop1")
+    return folder
+
+
+@pytest.mark.parametrize("command", ["info", "verify", "sign"])
+def test_a_fifo_a_link_loop_and_empty_pixels_never_hang_and_the_rest_is_done(
+        tmp_path, monkeypatch, capsys, command):
+    from workbench.cli import main
+
+    folder = _hostile_folder(tmp_path)
+    monkeypatch.setenv("WORKBENCH_KEY_PASSPHRASE", "hostile passphrase")
+    assert main(["keys", "new"]) == 0
+    capsys.readouterr()
+    files = sorted(str(p) for p in folder.iterdir() if p.suffix == ".dcm")
+    code = main([command, *(files if command == "info" else [str(folder)])])
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert code == 1  # the bad files fail, one line each; nothing hangs or crashes
+    assert "pipe.dcm: is a FIFO (named pipe), not a regular file" in text
+    assert "empty_pixels.dcm: PixelData is empty (0 bytes)" in text
+    assert "Traceback" not in text and "NoneType" not in text
+    if command == "sign":
+        assert "1 signed" in text  # the good file still signed
+    elif command == "verify":
+        assert "good.dcm" in text
+
+
+def test_a_closed_pipe_is_not_an_error():
+    import subprocess
+    import sys
+
+    ct = str(pydicom_test_file("CT_small.dcm"))
+    run = subprocess.run(f"{sys.executable} -m workbench info --json {' '.join([ct] * 300)}"
+                         " | head -1", shell=True, capture_output=True, text=True, timeout=120)
+    assert run.stdout.startswith("{") and "Broken pipe" not in run.stderr
+    assert "Traceback" not in run.stderr

@@ -55,6 +55,13 @@ def run_handler(args: argparse.Namespace,
     except KeyboardInterrupt:
         print_error("interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away ('workbench info --json | head -1'): not an error of ours;
+        # point stdout at nothing so that Python's exit flush does not raise again
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:
         if isinstance(exc, (*_user_errors(), *family_errors())):
             print_error(str(exc))

@@ -121,6 +121,10 @@ def read_dicom(
     ds, notes = read_dicom_header(path)
     if not any(k in ds for k in PIXEL_KEYWORDS):
         raise _missing_pixels_error(path, ds, notes)
+    present = [k for k in PIXEL_KEYWORDS if k in ds]
+    if all(not (ds.get_item(k).value if ds.get_item(k) is not None else b"") for k in present):
+        raise TruncatedFileError(path, f"{present[0]} is empty (0 bytes): the image's "
+                                 "pixels are missing")
 
     tsuid, ts_inferred = _transfer_syntax(ds)
     try:

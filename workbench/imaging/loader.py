@@ -62,6 +62,9 @@ def _load(
         raise FileUnreadableError(path, "no such file")
     if path.is_dir():
         raise FileUnreadableError(path, "is a folder, not a file")
+    kind = special_file_kind(path)
+    if kind:  # opening a FIFO blocks until a writer comes: never open one
+        raise FileUnreadableError(path, f"is {kind}, not a regular file")
     try:
         with path.open("rb") as fh:
             head = fh.read(132)
@@ -79,9 +82,29 @@ def _load(
     return read_dicom(path, max_bytes=max_bytes, progress=progress, cancelled=cancelled)
 
 
+def special_file_kind(path: Path) -> str:
+    """"a FIFO", "a socket", "a device" for files that are not regular (reading them can
+    block for ever or never end), else ""."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return ""  # a broken link or a loop: opening it fails with a clear message
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return ""
+
+
 def find_images(folder: str | os.PathLike[str]) -> list[Path]:
     """Files under a folder that may be images, sorted: photos by suffix, and anything
-    else that starts like DICOM (many DICOM files have no suffix at all)."""
+    else that starts like DICOM (many DICOM files have no suffix at all). A FIFO, socket
+    or device is listed only when its name says image (so that the command reports it
+    and goes on), and is never opened here."""
     out = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -89,7 +112,8 @@ def find_images(folder: str | os.PathLike[str]) -> list[Path]:
             if name.startswith("."):
                 continue
             p = Path(root) / name
-            if p.suffix.lower() in PHOTO_SUFFIXES | {".dcm", ".dicom", ".ima"} or _is_dicom(p):
+            named = p.suffix.lower() in PHOTO_SUFFIXES | {".dcm", ".dicom", ".ima"}
+            if named or (not special_file_kind(p) and _is_dicom(p)):
                 out.append(p)
     return out
 
