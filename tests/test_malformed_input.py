@@ -262,3 +262,36 @@ def test_a_closed_pipe_is_not_an_error():
                          " | head -1", shell=True, capture_output=True, text=True, timeout=120)
     assert run.stdout.startswith("{") and "Broken pipe" not in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_palette_without_its_table_and_a_latin1_name_are_one_line_each(tmp_path, monkeypatch,
+                                                                      capsys):
+    import os
+
+    from workbench.cli import main
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    pal = pydicom.dcmread(pydicom_test_file("examples_palette.dcm"))
+    for tag in [t for t in pal.keys() if "PaletteColorLookupTable" in pal[t].keyword]:
+        del pal[tag]
+    pal.save_as(folder / "palette_without_lut.dcm")
+    latin1 = os.path.join(os.fsencode(folder), b"caf\xe9.dcm")  # not UTF-8
+    with open(latin1, "wb") as fh:
+        fh.write(pydicom_test_file("CT_small.dcm").read_bytes())
+    for kind in ("row", "column"):  # 1xN and Nx1 images (the perceptual hash failed)
+        ds = pydicom.dcmread(pydicom_test_file("CT_small.dcm"))
+        ds.Rows, ds.Columns = (1, 64) if kind == "row" else (64, 1)
+        ds.PixelData = np.arange(64, dtype=np.int16).tobytes()
+        ds.save_as(folder / f"one_{kind}.dcm")
+    monkeypatch.setenv("WORKBENCH_KEY_PASSPHRASE", "odd passphrase")
+    assert main(["keys", "new"]) == 0
+    capsys.readouterr()
+    assert main(["sign", str(folder)]) == 1
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "palette_without_lut.dcm: PALETTE COLOR image without its Palette Color" in text
+    assert "3 signed" in text and "Traceback" not in text
+    assert main(["verify", str(folder)]) == 1
+    out = capsys.readouterr()
+    assert "3 of 4 intact" in out.out and "Traceback" not in out.out + out.err

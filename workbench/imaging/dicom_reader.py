@@ -138,6 +138,12 @@ def read_dicom(
         raise CorruptImageError(path, f"image pixel module incomplete: {_one_line(exc)}") from None
     if rows <= 0 or cols <= 0 or frames <= 0:
         raise CorruptImageError(path, f"invalid image size {cols}x{rows}, {frames} frame(s)")
+    if str(ds.get("PhotometricInterpretation", "")).strip() == "PALETTE COLOR" and not all(
+            f"{c}PaletteColorLookupTableDescriptor" in ds for c in ("Red", "Green", "Blue")):
+        # its stored values are indices into a table the file does not have: no colour
+        # (and no picture) could honestly be shown
+        raise CorruptImageError(path, "PALETTE COLOR image without its Palette Color Lookup "
+                                "Table: its colours are not in the file")
     check_decoded_size(path, rows * cols * frames * spp * max(1, (bits_allocated + 7) // 8),
                        max_bytes, f"{cols}x{rows}x{frames} frames")
 

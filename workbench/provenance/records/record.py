@@ -47,7 +47,9 @@ def subject_of(image: MedicalImage) -> dict[str, Any]:
         return str(value) if value else None
 
     return {
-        "file_name": Path(image.path).name,
+        # a name that is not UTF-8 (Latin-1 from an old share) is kept readable, with its
+        # odd bytes escaped, instead of making the record impossible to encode
+        "file_name": os.fsencode(Path(image.path).name).decode("utf-8", "backslashreplace"),
         "kind": image.kind,
         "modality": image.modality,
         "rows": image.rows,
