@@ -273,7 +273,7 @@ def test_palette_without_its_table_and_a_latin1_name_are_one_line_each(tmp_path,
     folder = tmp_path / "odd"
     folder.mkdir()
     pal = pydicom.dcmread(pydicom_test_file("examples_palette.dcm"))
-    for tag in [t for t in pal.keys() if "PaletteColorLookupTable" in pal[t].keyword]:
+    for tag in [e.tag for e in pal if "PaletteColorLookupTable" in e.keyword]:
         del pal[tag]
     pal.save_as(folder / "palette_without_lut.dcm")
     latin1 = os.path.join(os.fsencode(folder), b"caf\xe9.dcm")  # not UTF-8
@@ -295,3 +295,39 @@ def test_palette_without_its_table_and_a_latin1_name_are_one_line_each(tmp_path,
     assert main(["verify", str(folder)]) == 1
     out = capsys.readouterr()
     assert "3 of 4 intact" in out.out and "Traceback" not in out.out + out.err
+
+
+def _palette_png(path: Path, side: int) -> Path:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    z = zlib.compressobj(9)
+    row = b"\0" * (side + 1)
+    data = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 3, 0, 0, 0))
+                     + chunk(b"PLTE", b"\0\0\0\xff\xff\xff") + chunk(b"IDAT", data)
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_decompression_bombs_are_refused_before_decoding(tmp_path):
+    """A 100 KB palette PNG declaring 10000x10000 (decoded to indices and then RGB) and a
+    deflated DICOM declaring 8000x8000 x 16 bit: thousands of times their file size."""
+    from workbench.imaging import ImageTooLargeError
+
+    png = _palette_png(tmp_path / "bomb.png", 10_000)
+    assert png.stat().st_size < 200_000
+    with pytest.raises(ImageTooLargeError, match="likely decompression bomb"):
+        load_image(png)
+    ds = pydicom.dcmread(pydicom_test_file("CT_small.dcm"))
+    ds.Rows = ds.Columns = 8000
+    ds.PixelData = np.zeros((8000, 8000), np.int16).tobytes()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+    ds.save_as(tmp_path / "bomb.dcm", enforce_file_format=True)
+    with pytest.raises(ImageTooLargeError, match="times the file's"):
+        load_image(tmp_path / "bomb.dcm")

@@ -28,13 +28,36 @@ def max_image_bytes(override: int | None = None) -> int:
     return DEFAULT_MAX_BYTES
 
 
+# A compressed file that decodes to more than this many times its own size, and to more
+# than BOMB_FLOOR, is refused as a decompression bomb: real images compress a few times
+# (lossless) to a few dozen times (lossy); a 780 KB deflated DICOM declaring 20000x20000
+# pixels, or an 876 KB palette PNG declaring 30000x30000, expand thousands of times and
+# take gigabytes once the analysis makes float copies of them.
+BOMB_RATIO = 200
+BOMB_FLOOR = 64 * 1024**2
+
+
 def check_decoded_size(path: Path, nbytes: int, limit: int | None, what: str) -> None:
+    """Refuse, before decoding, an image whose decoded size is over the limit, or that
+    expands from its file like a decompression bomb (unless the limit was raised)."""
     limit = max_image_bytes(limit)
     if nbytes > limit:
         raise ImageTooLargeError(
             path,
             f"decoded image ({what}) would need {_human(nbytes)}, over the limit of "
             f"{_human(limit)} (set {ENV_VAR} to raise it)",
+        )
+    try:
+        size = max(1, path.stat().st_size)
+    except OSError:
+        return
+    raised = limit != DEFAULT_MAX_BYTES  # the user asked for big images: trust the limit
+    if not raised and nbytes > BOMB_FLOOR and nbytes / size > BOMB_RATIO:
+        raise ImageTooLargeError(
+            path,
+            f"decoded image ({what}) would need {_human(nbytes)}, {nbytes / size:.0f} times "
+            f"the file's {_human(size)}: refused as a likely decompression bomb (set "
+            f"{ENV_VAR} to allow it)",
         )
 
 

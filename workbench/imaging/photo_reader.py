@@ -118,8 +118,11 @@ def _read_header(path: Path, fmt: str, max_bytes: int | None) -> dict[str, Any]:
                 width, height = im.size
                 mode = im.mode
                 bytes_per_sample = _bytes_per_sample(im, fmt, path)
-                check_decoded_size(path, width * height * len(im.getbands()) * bytes_per_sample,
-                                   max_bytes, f"{width}x{height}")
+                # a palette image is decoded to indices, then converted to RGB(A): both
+                # are in memory at once
+                bands = {"P": 1 + 3, "PA": 2 + 4}.get(im.mode, len(im.getbands()))
+                check_decoded_size(path, width * height * bands * bytes_per_sample,
+                                   max_bytes, f"{width}x{height} {im.mode}")
                 exif = _exif_without_decoding(im)
                 info = dict(im.info)
     except ImageLoadError:
