@@ -139,3 +139,66 @@ def test_ledger_verify_proof_and_offline_check(env, archive, tmp_path, _private_
                      (blob.replace(b'"MR_small.dcm"', b'"MR_smalX.dcm"'),))
     damaged = wb(env, "ledger", "verify")
     assert damaged.returncode == 1 and "entry 1" in damaged.stdout
+
+
+def test_sign_signs_a_tree_head_so_a_truncated_ledger_is_caught(env, archive, tmp_path,
+                                                                _private_home):
+    wb(env, "keys", "new")
+    plain = wb(env, "ledger", "verify")  # no ledger yet, or an empty one: nothing claimed
+    assert "tree heads verify" not in plain.stdout
+    signed = wb(env, "sign", str(archive))
+    assert signed.returncode == 0 and "tree head of 3 entries signed" in signed.stdout
+    ok = wb(env, "ledger", "verify")
+    assert ok.returncode == 0 and "1 signed tree head(s) verify" in ok.stdout
+    assert "covers 3 of 3 entries" in ok.stdout
+
+    db = _private_home / "ledger.sqlite"
+    with sqlite3.connect(db) as conn:  # an attacker deletes the last entry
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'"
+                                    ).fetchall():
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute("DELETE FROM entries WHERE idx = 2")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'entry_count'")
+    cut = wb(env, "ledger", "verify")
+    assert cut.returncode == 1 and "LEDGER DAMAGED" in cut.stdout
+    assert "entries at the end deleted" in cut.stdout
+
+
+def test_a_ledger_without_signed_heads_says_so(env, archive, _private_home):
+    wb(env, "keys", "new")
+    wb(env, "sign", str(archive))
+    db = _private_home / "ledger.sqlite"
+    with sqlite3.connect(db) as conn:
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'"
+                                    ).fetchall():
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute("DELETE FROM tree_heads")
+    out = wb(env, "ledger", "verify")
+    assert "NO signed tree head" in out.stdout and "tree heads verify" not in out.stdout
+
+
+def test_an_inclusion_proof_is_self_contained_and_checked_against_its_signed_head(
+        env, archive, tmp_path):
+    wb(env, "keys", "new")
+    wb(env, "sign", str(archive))
+    proof_file = tmp_path / "proof.json"
+    assert wb(env, "ledger", "proof", str(archive / "MR_small.dcm"), "--out",
+              str(proof_file)).returncode == 0
+    doc = json.loads(proof_file.read_text())
+    assert doc["format"] == "workbench.inclusion-proof/1"
+    assert doc["signed_tree_head"]["tree_size"] == 3 and doc["proof"]["tree_size"] == 3
+    assert str(tmp_path) not in proof_file.read_text()  # no local paths
+    assert "ledger" not in doc
+    sidecar = archive / "MR_small.dcm.wbsig.json"
+    ok = wb(env, "ledger", "check-proof", str(sidecar), str(proof_file))
+    assert ok.returncode == 0 and "(trusted)" in ok.stdout
+    # a head whose root was swapped for the proof's convenience: the signature says no
+    forged = dict(doc)
+    forged["signed_tree_head"] = {**doc["signed_tree_head"], "tree_size": 2}
+    (tmp_path / "forged.json").write_text(json.dumps(forged))
+    bad = wb(env, "ledger", "check-proof", str(sidecar), str(tmp_path / "forged.json"))
+    assert bad.returncode == 1 and "signature does not verify" in bad.stdout
+    # the same proof, checked by someone who does not trust the signing key
+    other = {**env, "WORKBENCH_HOME": str(tmp_path / "elsewhere")}
+    untrusted = wb(other, "ledger", "check-proof", str(sidecar), str(proof_file))
+    assert untrusted.returncode == 1 and "not in your trust store" in untrusted.stdout

@@ -102,14 +102,21 @@ def cmd_sign(args: argparse.Namespace) -> int:
     info = keys.resolve_key(args.key)
     private = keys.load_private_key(info.fingerprint, passphrase(args))
     ledger = _ledger(args)
+    head = None
     try:
         counts = _sign_files(_files_to_sign(args.paths), private, ledger, force=args.force)
+        if ledger is not None and counts["signed"]:
+            # a signed tree head after each batch: deleting entries from the end of the
+            # ledger (or rewriting it) no longer goes unnoticed by 'ledger verify'
+            head = ledger.sign_tree_head(private, info.fingerprint)
     finally:
         if ledger is not None:
             ledger.close()
     print(f"{counts['signed']} signed, {counts['skipped']} already signed, "
           f"{counts['refused']} refused (changed since signed), {counts['failed']} failed"
           f" — key {info.fingerprint[:16]}")
+    if head is not None:
+        print(f"ledger: tree head of {head.tree_size} entries signed (root {head.root_hex[:16]}…)")
     return EXIT_FAILED if counts["failed"] or counts["refused"] else EXIT_OK
 
 
@@ -235,16 +242,12 @@ def _print_table(results: list) -> None:
 
 # --- ledger ----------------------------------------------------------------------------------
 def cmd_ledger(args: argparse.Namespace) -> int:
-    from ..provenance.ledger.proofs import verify_inclusion_proof
-
     if args.ledger_command == "check-proof":  # offline: no ledger needed
         from ..provenance.records.canonical_json import parse_json
 
         record = parse_json(Path(args.record).read_bytes())
         proof = parse_json(Path(args.proof).read_bytes())
-        ok = verify_inclusion_proof(record, proof.get("proof", proof))
-        print("inclusion proof valid" if ok else "inclusion proof INVALID")
-        return EXIT_OK if ok else EXIT_FAILED
+        return _check_proof(record, proof)
     led = _ledger(args, must_exist=True)
     try:
         if args.ledger_command == "verify":
@@ -258,15 +261,34 @@ def cmd_ledger(args: argparse.Namespace) -> int:
             report = led.verify(trusted_public_keys=trusted)
             print(f"{led.path}: {report.size} entries, root {report.root_hex}")
             if report.ok:
-                print("ledger intact: hash chain, Merkle tree and signed tree heads verify")
+                heads = led.signed_tree_heads()
+                if not heads:
+                    print("hash chain and Merkle tree verify; NO signed tree head: entries "
+                          "deleted from the end of the ledger could not be detected (sign "
+                          "one: 'workbench ledger head --sign')")
+                    return EXIT_OK
+                last = max(h.tree_size for h in heads)
+                print(f"ledger intact: hash chain, Merkle tree and {len(heads)} signed tree "
+                      f"head(s) verify (the latest covers {last} of {report.size} entries)")
+                if last < report.size:
+                    print(f"note: the last {report.size - last} entries are after the latest "
+                          "signed head; sign one to cover them")
                 return EXIT_OK
             print(f"LEDGER DAMAGED: {report.problem}")
             return EXIT_FAILED
         if args.ledger_command == "proof":
             index = _find_entry(led, args.record)
-            proof = led.inclusion_proof(index)
-            doc = {"ledger": str(led.path), "proof": proof.to_json(),
-                   "record_id": led.entry(index).record_id}
+            covering = [h for h in led.signed_tree_heads() if h.tree_size > index]
+            if not covering:
+                raise CommandError(f"no signed tree head covers entry {index} yet: sign one "
+                                   "('workbench ledger head --sign'), then ask for the proof")
+            head = covering[-1]
+            proof = led.inclusion_proof(index, head.tree_size)
+            # self-contained: the signed head and its key travel with the proof, and no
+            # local path does (docs/ledger.md says how to check it without the workbench)
+            doc = {"format": "workbench.inclusion-proof/1",
+                   "record_id": led.entry(index).record_id, "proof": proof.to_json(),
+                   "signed_tree_head": head.to_json()}
             text = json.dumps(doc, indent=2)
             if args.out:
                 Path(args.out).write_text(text + "\n")
@@ -293,6 +315,43 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     finally:
         led.close()
     raise CommandError("ledger: choose verify, proof, export, head or check-proof")
+
+
+def _check_proof(record: Any, doc: Any) -> int:
+    """An inclusion proof checked offline: the record's leaf climbs to the root of the
+    signed tree head inside the proof, whose Ed25519 signature verifies and whose key is
+    in the trust store (a head signed by anyone else proves nothing)."""
+    import base64
+
+    from ..provenance.ledger.proofs import verify_inclusion_proof
+    from ..provenance.ledger.tree_heads import SignedTreeHead
+    from ..provenance.records.keys import trusted_keys
+
+    head_json = doc.get("signed_tree_head") if isinstance(doc, dict) else None
+    if not head_json:
+        print("inclusion proof INVALID: it carries no signed tree head (an old proof, or "
+              "not one of ours): its root would be taken on faith")
+        return EXIT_FAILED
+    try:
+        head = SignedTreeHead.from_json(head_json)
+    except (KeyError, TypeError, ValueError):
+        print("inclusion proof INVALID: its signed tree head is malformed")
+        return EXIT_FAILED
+    if not head.verify_signature():
+        print("inclusion proof INVALID: the tree head's signature does not verify")
+        return EXIT_FAILED
+    if not verify_inclusion_proof(record, doc.get("proof", {}), head):
+        print("inclusion proof INVALID: the record is not the entry it proves, or the "
+              "path does not reach the signed root")
+        return EXIT_FAILED
+    trusted = {base64.b64decode(k.public_key_b64) for k in trusted_keys()}
+    if head.public_key_bytes() not in trusted:
+        print(f"inclusion proof valid, but the tree head is signed by key "
+              f"{head.key_fingerprint[:16]}, which is not in your trust store")
+        return EXIT_FAILED
+    print(f"inclusion proof valid: entry {doc['proof']['index']} of the signed tree head of "
+          f"{head.tree_size} entries, key {head.key_fingerprint[:16]} (trusted)")
+    return EXIT_OK
 
 
 def _find_entry(led: Any, what: str) -> int:
