@@ -125,7 +125,7 @@ def test_saved_adversarial_dicom_is_a_new_derived_image(victim, registry, tmp_pa
     ds, orig = pydicom.dcmread(saved), pydicom.dcmread(src)
     assert ds.SOPInstanceUID != orig.SOPInstanceUID
     assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
-    assert list(ds.ImageType) == ["DERIVED", "SECONDARY"]
+    assert list(ds.ImageType) == ["DERIVED", "SECONDARY", "AXIAL"]  # value 3 kept (CT IOD)
     assert "Adversarial research image" in ds.DerivationDescription and "pgd" in \
         ds.DerivationDescription
     assert ds.SourceImageSequence[0].ReferencedSOPInstanceUID == orig.SOPInstanceUID
