@@ -158,3 +158,88 @@ def test_perceptual_hash_finds_a_recompressed_copy_and_separates_other_images(sh
     assert hamming_distance(h0, perceptual_hash(load_image(copy))) <= 6
     others = [hamming_distance(h0, perceptual_hash(load_image(p))) for p in photos[1:]]
     assert min(others) > 10
+
+
+def test_a_record_recomputes_from_the_document_alone(tmp_path, shared_data):
+    """docs/fingerprint.md, sections 1-5, implemented here from the text (pydicom, numpy,
+    OpenCV, PIL and imagehash only): the record's pixel, file, header and perceptual
+    hashes of a CT (a window in the file), a CR (MONOCHROME1, window from the data), an
+    8-bit photo with no EXIF orientation (the "1" and "|u1" cases) and a preamble-less
+    data set (force=True) come out the same."""
+    import cv2
+    import imagehash
+    from PIL import Image
+
+    from workbench.provenance.records.canonical_json import canonical_json
+    from workbench.provenance.records.fingerprint import fingerprints
+
+    bare = tmp_path / "bare.dcm"  # the data set without preamble and file meta
+    ds = pydicom.dcmread(pydicom_test_file("MR_small.dcm"))
+    pydicom.dcmwrite(bare, ds, enforce_file_format=False, implicit_vr=False,
+                     little_endian=True)
+    data = bare.read_bytes()
+    if data[128:132] == b"DICM":
+        data = data[132:]
+    bare.write_bytes(data)
+    assert bare.read_bytes()[128:132] != b"DICM"  # really without a preamble
+
+    def window_y(x, c, w):
+        w = max(w, 1.0)
+        if w == 1.0:
+            return np.where(x <= c - 0.5, 0.0, 255.0)
+        return np.clip((x - (c - 0.5)) / (w - 1.0) + 0.5, 0.0, 1.0) * 255.0
+
+    cases = [pydicom_test_file("CT_small.dcm"), bare,
+             shared_data / "dicom" / "orthanc" / "Issue44" / "Monochrome1-Jpeg.dcm",
+             shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000000.jpg"]
+    for path in cases:
+        record = fingerprints(load_image(path), salt=bytes(16))
+        if path.suffix == ".jpg":
+            data = np.frombuffer(path.read_bytes(), np.uint8)
+            bgr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+            a = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            hdr = {"format": "workbench-pixels", "version": 1, "dtype": "|u1",
+                   "shape": list(a.shape), "frames": 1, "samples_per_pixel": 3,
+                   "bits_allocated": 8, "bits_stored": 8, "pixel_representation": 0,
+                   "photometric": "RGB"}
+            assert a.dtype.newbyteorder("<").str == "|u1"
+            from workbench.provenance.records.fingerprint import attribute_hmac
+
+            assert record["metadata"]["attributes"][-1] == "Orientation"
+            assert record["metadata"]["attribute_hmacs"]["Orientation"] == attribute_hmac(
+                bytes(16), "Orientation", "1")  # no EXIF orientation: "1", not null
+            step = max(1, max(a.shape[:2]) // 1024)
+            rgb = a[::step, ::step]  # no EXIF orientation: shown as stored
+        else:
+            raw = path.read_bytes()
+            ds = pydicom.dcmread(path, force=raw[128:132] != b"DICM")
+            a = ds.pixel_array
+            hdr = {"format": "workbench-pixels", "version": 1,
+                   "dtype": a.dtype.newbyteorder("<").str, "shape": list(a.shape),
+                   "frames": int(ds.get("NumberOfFrames", 1) or 1),
+                   "samples_per_pixel": int(ds.SamplesPerPixel),
+                   "bits_allocated": int(ds.BitsAllocated),
+                   "bits_stored": int(ds.BitsStored),
+                   "pixel_representation": int(ds.PixelRepresentation),
+                   "photometric": str(ds.PhotometricInterpretation)}
+            x = a.astype(np.float64) * float(ds.get("RescaleSlope", 1)) + float(
+                ds.get("RescaleIntercept", 0))
+            if "WindowCenter" in ds:
+                c, w = (float(v[0]) if isinstance(v, pydicom.multival.MultiValue)
+                        else float(v) for v in (ds.WindowCenter, ds.WindowWidth))
+            else:
+                lo, hi = float(x.min()), float(x.max())
+                w = max(hi - lo, 1.0)
+                c = lo + w / 2.0
+            step = max(1, max(a.shape[:2]) // 1024)
+            y = np.rint(window_y(x[::step, ::step], c, w)).astype(np.uint8)
+            if ds.PhotometricInterpretation == "MONOCHROME1":
+                y = 255 - y
+            rgb = np.repeat(y[..., None], 3, axis=-1)
+        h = canonical_json(hdr)
+        le = a.astype(a.dtype.newbyteorder("<"))
+        assert record["pixels"]["sha256"] == hashlib.sha256(
+            len(h).to_bytes(8, "big") + h + le.tobytes()).hexdigest(), path.name
+        assert record["file"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert record["perceptual"]["hash"] == str(imagehash.phash(Image.fromarray(rgb),
+                                                                   hash_size=8)), path.name
