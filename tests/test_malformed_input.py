@@ -331,3 +331,32 @@ def test_decompression_bombs_are_refused_before_decoding(tmp_path):
     ds.save_as(tmp_path / "bomb.dcm", enforce_file_format=True)
     with pytest.raises(ImageTooLargeError, match="times the file's"):
         load_image(tmp_path / "bomb.dcm")
+
+
+def test_damaged_jpeg_data_is_a_note_the_reviewer_sees_and_strict_mode_refuses_it(
+        tmp_path, shared_data, monkeypatch):
+    """libjpeg decodes damaged entropy data with a 'Corrupt JPEG data' warning on stderr
+    and nothing else; that warning becomes the image's load note."""
+    import random
+
+    from workbench.imaging import CorruptImageError
+
+    src = (shared_data / ISIC_SAMPLE).read_bytes()
+    noted = None
+    for seed in range(40):
+        rnd, data = random.Random(seed), bytearray(src)
+        for _ in range(3):
+            i = rnd.randrange(len(data) // 4, len(data) - 4)
+            data[i] ^= 1 << rnd.randrange(8)
+        path = tmp_path / f"flipped_{seed}.jpg"
+        path.write_bytes(bytes(data))
+        image = load_image(path)
+        if image.load_notes:
+            noted = path
+            break
+    assert noted is not None, "no bit flip made libjpeg complain in 40 tries"
+    assert "the JPEG data is damaged" in load_image(noted).load_notes[0]
+    assert load_image(shared_data / ISIC_SAMPLE).load_notes == ()  # the intact photo: none
+    monkeypatch.setenv("WORKBENCH_STRICT_DECODE", "1")
+    with pytest.raises(CorruptImageError, match="damaged JPEG data"):
+        load_image(noted)

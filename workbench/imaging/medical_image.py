@@ -194,6 +194,7 @@ class MedicalImage:
             if self.photometric == self.stored_photometric
             else f"{self.stored_photometric} (decoded as {self.photometric})",
             "window": _format_window(self.default_window(0)),
+            **({"notes": list(self.load_notes)} if self.load_notes else {}),
         }
 
 

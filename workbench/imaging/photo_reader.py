@@ -8,6 +8,10 @@ camera's own pixel grid.
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -51,9 +55,14 @@ def read_photo(path: Path, *, max_bytes: int | None = None) -> MedicalImage:
 
     flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
     try:
-        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+        decoded, decoder_said = _decode(data, flags, capture=fmt == "JPEG")
     except cv2.error as exc:
         raise CorruptImageError(path, f"cannot decode {fmt}: {str(exc).strip()}") from None
+    notes = tuple(f"the JPEG data is damaged ({line}): libjpeg decoded what it could, "
+                  "so some pixels may be made up" for line in decoder_said)
+    if notes and os.environ.get(STRICT_ENV, "") not in ("", "0"):
+        raise CorruptImageError(path, f"damaged JPEG data ({decoder_said[0]}); refused "
+                                f"because {STRICT_ENV} is set")
     if decoded is None:
         raise CorruptImageError(path, f"cannot decode the {fmt} data (corrupt or unsupported)")
     pixels, photometric = _to_rgb_order(decoded)
@@ -81,7 +90,37 @@ def read_photo(path: Path, *, max_bytes: int | None = None) -> MedicalImage:
         bits_stored=bits,
         pixel_representation=0,
         orientation=header["orientation"],
+        load_notes=notes,
     )
+
+
+STRICT_ENV = "WORKBENCH_STRICT_DECODE"
+_STDERR_LOCK = threading.Lock()
+
+
+def _decode(data: bytes, flags: int, *, capture: bool) -> tuple[Any, list[str]]:
+    """cv2.imdecode, and (``capture``) what libjpeg wrote to stderr meanwhile: its
+    "Corrupt JPEG data" warnings go to file descriptor 2 and nowhere else, so the
+    descriptor is pointed at a temporary file for the call (under a lock: it is the
+    process's)."""
+    import cv2
+
+    buf = np.frombuffer(data, dtype=np.uint8)
+    if not capture:
+        return cv2.imdecode(buf, flags), []
+    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(sink.fileno(), 2)
+            decoded = cv2.imdecode(buf, flags)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        sink.seek(0)
+        said = sink.read().decode("utf-8", "replace")
+    lines = [ln.strip() for ln in said.splitlines() if ln.strip()]
+    return decoded, [ln for ln in lines if "JPEG" in ln or "marker" in ln or "Premature" in ln]
 
 
 def _check_complete(path: Path, fmt: str, data: bytes) -> None:
