@@ -202,3 +202,44 @@ def test_an_inclusion_proof_is_self_contained_and_checked_against_its_signed_hea
     other = {**env, "WORKBENCH_HOME": str(tmp_path / "elsewhere")}
     untrusted = wb(other, "ledger", "check-proof", str(sidecar), str(proof_file))
     assert untrusted.returncode == 1 and "not in your trust store" in untrusted.stdout
+
+
+def test_a_sidecar_that_cannot_be_written_leaves_no_ledger_entry(env, tmp_path,
+                                                                 _private_home):
+    """Signing into a folder we cannot write to failed after the ledger append, leaving
+    an entry for a file that has no record beside it. (Root ignores permissions, so the
+    sidecar's place is taken by a folder, which nobody can write a file over.)"""
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    shutil.copy(pydicom_test_file("CT_small.dcm"), folder / "CT_small.dcm")
+    (folder / "CT_small.dcm.wbsig.json.tmp").mkdir()
+    wb(env, "keys", "new")
+    out = wb(env, "sign", str(folder))
+    assert out.returncode == 1 and "0 signed" in out.stdout and "1 failed" in out.stdout
+    assert not (folder / "CT_small.dcm.wbsig.json").exists()
+    with sqlite3.connect(_private_home / "ledger.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == 0
+
+
+def test_a_damaged_key_file_is_not_called_a_wrong_passphrase(env, archive, _private_home):
+    wb(env, "keys", "new")
+    key_file = next((_private_home / "keys").glob("*.key"))
+    key_file.write_bytes(key_file.read_bytes()[:200])  # cut short
+    out = wb(env, "sign", str(archive))
+    assert out.returncode == 2 and "is damaged" in out.stderr
+    assert "wrong passphrase" not in out.stderr
+
+
+def test_a_passphrase_file_others_can_read_gets_a_warning(env, archive, tmp_path):
+    wb(env, "keys", "new")
+    pf = tmp_path / "pass.txt"
+    pf.write_text(PASS + "\n")
+    pf.chmod(0o644)
+    no_env = {k: v for k, v in env.items() if k != "WORKBENCH_KEY_PASSPHRASE"}
+    out = wb(no_env, "sign", "--passphrase-file", str(pf), str(archive))
+    assert out.returncode == 0 and "readable by others (mode 0644)" in out.stderr
+    pf.chmod(0o600)
+    for side in archive.rglob("*.wbsig.json"):
+        side.unlink()
+    out = wb(no_env, "sign", "--passphrase-file", str(pf), str(archive))
+    assert out.returncode == 0 and "readable by others" not in out.stderr

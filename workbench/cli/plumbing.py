@@ -13,8 +13,10 @@ once an error happens, so ``workbench info`` pays for none of them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -78,8 +80,18 @@ def passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str:
     never from a plain argument (it would show in ``ps`` and shell history)."""
     from ..provenance.records.keys import PASSPHRASE_ENV, passphrase_from_env_or_file
 
+    pfile = getattr(args, "passphrase_file", None)
+    if pfile:
+        import stat
+
+        with contextlib.suppress(OSError):
+            mode = os.stat(pfile).st_mode
+            if mode & (stat.S_IRGRP | stat.S_IROTH):
+                print_error(f"warning: the passphrase file {pfile} is readable by others "
+                            f"(mode {stat.S_IMODE(mode):04o}); make it private: chmod 600 "
+                            f"{pfile}")
     try:
-        value = passphrase_from_env_or_file(getattr(args, "passphrase_file", None))
+        value = passphrase_from_env_or_file(pfile)
     except OSError as exc:
         raise CommandError(f"cannot read the passphrase file: {exc.strerror or exc}") from None
     if value:

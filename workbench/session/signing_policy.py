@@ -86,5 +86,6 @@ def sign_as_decided(decision: SigningDecision, private_key: Any, *,
         raise ValueError(decision.reason)
     from ..provenance.records.signing import sign_image
 
-    # sign_image appends to the ledger first: a sidecar never exists without its entry.
+    # sign_image: an unwritable folder fails before the ledger entry; a sidecar never
+    # exists without its entry.
     return sign_image(decision.path, private_key, ledger=ledger, image=decision.image)

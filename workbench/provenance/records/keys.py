@@ -134,7 +134,17 @@ def load_private_key(fingerprint: str, passphrase: str) -> Any:
                                                  password=passphrase.encode("utf-8"))
     except (ValueError, TypeError):
         # cryptography says "Bad decrypt. Incorrect password?"; never echo key material.
-        raise KeyStoreError(f"wrong passphrase for key {fingerprint[:16]}") from None
+        # A damaged file (cut short, edited) must not read as a wrong passphrase: the user
+        # would retype a right one for ever. Without a password an intact encrypted key
+        # fails with TypeError ("password was not given"), a damaged one with ValueError.
+        try:
+            serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except TypeError:
+            raise KeyStoreError(f"wrong passphrase for key {fingerprint[:16]}") from None
+        except ValueError:
+            raise KeyStoreError(f"the key file {path} is damaged (not a complete PEM private "
+                                "key): restore it from your backup") from None
+        raise KeyStoreError(f"the key file {path} is not encrypted: refusing it") from None
     if fingerprint_of(raw_public_key(key.public_key())) != fingerprint:
         raise KeyStoreError(f"key file {path.name} does not hold the key its name says")
     return key

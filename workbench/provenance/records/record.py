@@ -114,12 +114,23 @@ def check_signature(record: dict[str, Any]) -> tuple[bool, str]:
     return True, f"valid Ed25519 signature by key {signer['key_fingerprint'][:16]}"
 
 
-def write_sidecar(record: dict[str, Any], image_path: str | os.PathLike[str]) -> Path:
-    """Write the sidecar atomically (a crash never leaves half a record)."""
+def write_sidecar(record: dict[str, Any], image_path: str | os.PathLike[str],
+                  before_commit: Any = None) -> Path:
+    """Write the sidecar atomically (a crash never leaves half a record).
+
+    ``before_commit()`` runs once the record's bytes are safely beside the image but
+    before they become its sidecar (the ledger append): a folder we cannot write to fails
+    first, so the ledger never holds an entry whose sidecar could not be written."""
     path = sidecar_path(image_path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(canonical_json(record) + b"\n")
-    os.replace(tmp, path)
+    try:
+        if before_commit is not None:
+            before_commit()
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

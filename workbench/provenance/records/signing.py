@@ -54,9 +54,11 @@ def sign_image(path: str | os.PathLike[str], private_key: Any, *, ledger: Any = 
 
         image = load_image(path)
     record = sign_record(build_record(image), private_key)
-    if ledger is not None:
-        ledger.append(record)  # the ledger first: a sidecar never exists without its entry
-    write_sidecar(record, path)
+    # the sidecar is written beside the image first (an unwritable folder fails there),
+    # then the ledger entry is appended, then the sidecar is put in place: a sidecar never
+    # exists without its entry, and an entry never without a sidecar being possible
+    write_sidecar(record, path, before_commit=(lambda: ledger.append(record))
+                  if ledger is not None else None)
     return record
 
 
