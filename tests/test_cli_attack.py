@@ -96,3 +96,23 @@ def test_attack_usage_errors(shared_data, tmp_path):
     assert unknown.returncode == 2 and "no attack named 'nope'" in unknown.stderr
     needs = wb("attack", "--plugin", "transfer-pgd", str(photo), "--out", str(tmp_path))
     assert needs.returncode == 2 and "--surrogate" in needs.stderr
+
+
+def test_an_attack_whose_file_fails_to_import_is_named_with_its_error(tmp_path, capsys):
+    """'attack --plugin bad-import' said 'no attack named' when the plugin's file raised
+    at import: the user must see the import error."""
+    from workbench.cli import main
+    from workbench.home import user_plugins_dir
+
+    folder = user_plugins_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "bad_import.py").write_text(
+        "from workbench.api import Attack\nimport module_that_does_not_exist\n"
+        "class BadImport(Attack):\n    name = 'bad-import'\n")
+    ct = tmp_path / "ct.dcm"
+    ct.write_bytes(pydicom_test_file("CT_small.dcm").read_bytes())
+    code = main(["attack", "--plugin", "bad-import", "--model", "demo",
+                 "--out", str(tmp_path / "out"), str(ct)])
+    err = capsys.readouterr().err
+    assert code == 2 and "broken" in err and "module_that_does_not_exist" in err
+    assert "no attack named" not in err

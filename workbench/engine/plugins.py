@@ -261,6 +261,12 @@ class PluginRegistry:
         for p in self.plugins:
             if p.name == name and (kind is None or p.kind == kind):
                 return p
+        # a plugin whose file failed to import is known only by its file name: name its
+        # failure rather than saying there is no such plugin
+        wanted = name.replace("-", "_").lower()
+        for p in self.plugins:
+            if not p.ok and p.name.replace("-", "_").lower() == wanted:
+                return p
         raise KeyError(f"no {kind or 'plugin'} named {name!r}; available: "
                        + ", ".join(p.name for p in self.plugins
                                    if p.ok and (kind is None or p.kind == kind)))
