@@ -332,3 +332,32 @@ def test_a_zero_that_means_auto_is_shown_as_what_it_means(qtbot):
     form.set_value("step_size", 0.004)
     assert spin.text() == "0.00400" and form.values()["step_size"] == 0.004
     assert form.editors["eps"].text() == "0.0100"  # a plain value keeps its digits
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ("while True:\n    pass\n", "did not finish in 3 s"),
+    ("import os\nos._exit(3)\n", "exited with code 3"),
+])
+def test_a_plugin_that_hangs_or_exits_at_import_is_reported_and_skipped(
+        monkeypatch, body, said):
+    """Such a file hung 'workbench plugins' and 'detect', or killed them without a word:
+    it is imported in a child process first."""
+    import time
+
+    from workbench.engine import plugin_probe
+    from workbench.engine.plugins import discover_plugins
+    from workbench.home import user_plugins_dir
+
+    monkeypatch.setattr(plugin_probe, "PROBE_TIMEOUT_S", 3.0)
+    folder = user_plugins_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "evil_import.py").write_text("from workbench.api import Attack\n" + body)
+    start = time.monotonic()
+    found = {p.name: p for p in discover_plugins()}
+    assert time.monotonic() - start < 60
+    evil = found["evil_import"]
+    assert evil.status == "broken" and said in evil.error
+    assert found["pgd"].ok  # the built-in ones are all there
+    start = time.monotonic()
+    assert said in {p.name: p for p in discover_plugins()}["evil_import"].error
+    assert time.monotonic() - start < 3.0  # the verdict is cached for this file version

@@ -213,8 +213,17 @@ def discover_plugins(extra_dirs: list[Path] | None = None, *, user_dir: bool = T
     found: list[PluginInfo] = []
     for d in dirs:
         for f in sorted(Path(d).glob("*.py")):
-            if not f.name.startswith("_"):
-                found.extend(load_plugin_file(f))
+            if f.name.startswith("_"):
+                continue
+            if builtin is None or Path(d) != builtin:
+                from .plugin_probe import probe
+
+                problem = probe(f)  # in a child process first: hangs and exits stay there
+                if problem is not None:
+                    found.append(PluginInfo(f.stem, _kind_from_source(f), str(f), "broken",
+                                            problem, None))
+                    continue
+            found.extend(load_plugin_file(f))
     if entry_points:
         found.extend(_entry_point_plugins())
     seen: set[str] = set()
