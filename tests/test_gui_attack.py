@@ -150,3 +150,50 @@ def test_score_based_attack_result_names_its_queries(qtbot, window, shared_data)
     qtbot.waitUntil(lambda: w.attacks.job is None, timeout=TIMEOUT)
     info = w.study.get(str(photo)).attack.outcome.per_image(w.study.model.class_names)[0]
     assert info["queries"] and f"{info['queries']} queries" in w.result_view.verdict.text()
+
+
+DEAF = '''
+import time
+from dataclasses import dataclass
+from workbench.api import Attack, AttackResult
+
+
+class Deaf(Attack):
+    name = "deaf"
+    summary = "never checks for cancel"
+
+    @dataclass
+    class Params:
+        pass
+
+    def run(self, model, images, labels, target, params, ctx):
+        ctx.progress(0.1, "working")
+        time.sleep(6)  # no ctx.check_cancelled(): cancel cannot reach it
+        return AttackResult(images)
+'''
+
+
+def test_a_plugin_that_ignores_cancel_frees_the_panel_and_its_result_is_dropped(
+        qtbot, shared_data, _private_home):
+    from workbench.home import user_plugins_dir
+
+    (user_plugins_dir() / "deaf.py").write_text(DEAF)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    ap = w.attacks
+    qtbot.waitUntil(lambda: ap.plugin_box.findData("deaf") >= 0, timeout=TIMEOUT)
+    load_demo_model(qtbot, w)
+    photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000001.jpg"
+    open_and_wait(qtbot, w, photo)
+    ap.plugin_box.setCurrentIndex(ap.plugin_box.findData("deaf"))
+    ap.run_current.click()
+    qtbot.waitUntil(lambda: "working" in ap.progress.format(), timeout=TIMEOUT)
+    ap.cancel_button.click()
+    qtbot.waitUntil(lambda: w.attacks.job is None, timeout=5_000)  # not after 6 s
+    assert "does not check for it" in w.statusBar().currentMessage()
+    assert ap.run_current.isEnabled()
+    job = next(iter(w.runner.jobs()))  # still running in the background
+    qtbot.waitUntil(lambda: job not in w.runner.jobs(), timeout=TIMEOUT)
+    assert w.study.current.attack is None  # its late result was dropped
+    w.close()

@@ -53,4 +53,12 @@ def run_gui(paths: Sequence[str] = (), demo: bool = False,
         QTimer.singleShot(0, lambda: run_first_run(window))
     if quit_after:
         QTimer.singleShot(int(quit_after), app.quit)
-    return app.exec()
+    code = app.exec()
+    stuck = getattr(window, "stuck_jobs", [])
+    if stuck:
+        # a worker thread cannot be stopped from outside, and Qt's thread pool would wait
+        # for it for ever at exit: say what was stuck and end the process
+        print(f"workbench: still running at exit and stopped: {', '.join(stuck)}",
+              file=sys.stderr, flush=True)
+        os._exit(code)
+    return code

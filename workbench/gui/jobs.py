@@ -69,7 +69,10 @@ class JobRunner(QObject):
         if on_progress is not None:
             relay.progressed.connect(on_progress)
         if job.on_partial is not None:
-            relay.published.connect(lambda item: self._call(job, job.on_partial, item))
+            # a job cancelled but still running (a plugin that ignores cancel) must not
+            # land results after the user moved on
+            relay.published.connect(lambda item: None if job.cancelled
+                                    else self._call(job, job.on_partial, item))
         job.progressed.connect(relay.progressed.emit)
         job.published.connect(relay.published.emit)
         outcome = _Outcome(relay)
@@ -92,11 +95,13 @@ class JobRunner(QObject):
         for job in self._running:
             job.cancel()
 
-    def shutdown(self, msecs: int = 5000) -> None:
-        """Cancel what runs, drop what is queued, and wait a bounded time."""
+    def shutdown(self, msecs: int = 5000) -> list[str]:
+        """Cancel what runs, drop what is queued, and wait a bounded time; returns the
+        titles of jobs still running after it (work that ignores cancel)."""
         self.cancel_all()
         self.pool.clear()
         self.pool.waitForDone(msecs)
+        return [j.title for j in self._running] if self.pool.activeThreadCount() else []
 
     # --- back on the GUI thread -------------------------------------------------------------
     def _returned(self, job: Job, result: Any) -> None:

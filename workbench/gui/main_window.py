@@ -332,5 +332,7 @@ class MainWindow(QMainWindow):
             self.models.load_model(last)
 
     def closeEvent(self, e: Any) -> None:  # noqa: N802
-        self.runner.shutdown(5000)  # this window's jobs only; queued checks are dropped
+        # this window's jobs only; queued checks are dropped. Work that ignores cancel (a
+        # stuck plugin) is named, and app.run_gui ends the process rather than wait on it
+        self.stuck_jobs = self.runner.shutdown(5000)
         super().closeEvent(e)

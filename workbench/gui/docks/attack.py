@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
 
 from ...session import actions
 from ..param_form import ParamForm
+
+STILL_RUNNING_MS = 3000  # after cancel, when a plugin that ignores it is called out
 
 
 class AttackPanel(QWidget):
@@ -165,6 +167,17 @@ class AttackPanel(QWidget):
     def cancel(self) -> None:
         if self.job is not None:
             self.job.cancel()
+            job = self.job
+            QTimer.singleShot(STILL_RUNNING_MS, lambda: self._if_still_running(job))
+
+    def _if_still_running(self, job: Any) -> None:
+        """The plugin has not stopped: it does not check for cancel. Its results are
+        dropped when they come; the panel is free again at once (never a frozen dock)."""
+        if self.job is not job or job not in self.runner.jobs():
+            return
+        self._finished(f"{job.title}: cancel asked, but the plugin does not check for it; it "
+                       "finishes in the background and its results are dropped")
+        self.progress.setFormat("cancelled (the plugin finishes in the background)")
 
     def _on_progress(self, fraction: float, message: str) -> None:
         self.progress.setValue(int(fraction * 1000))
