@@ -156,6 +156,10 @@ def _sign_files(files: list[Path], private_key: Any, ledger: Any, *,
             except OSError as exc:
                 counts["failed"] += 1
                 problems.append(f"failed: {f}: cannot write the sidecar ({exc})")
+            except Exception as exc:  # whatever else: this file fails, the rest go on
+                counts["failed"] += 1
+                first = (str(exc).strip().splitlines() or [""])[0]
+                problems.append(f"failed: {f}: cannot sign ({type(exc).__name__}: {first})")
         bar.update(i + 1, len(files), f.name)
     for line in problems:
         print(line, file=sys.stderr)

@@ -150,6 +150,7 @@ def read_dicom(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # kept as load notes, not shown as stray warnings
         pixels, decoded_photometric = _decode(path, ds, tsuid, frames, progress, cancelled)
+        _check_shape(path, pixels, frames, rows, cols, spp)
         stored_photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
         pixels_spp = 1 if pixels.ndim == (3 if frames > 1 else 2) else int(pixels.shape[-1])
         image = MedicalImage(
@@ -177,6 +178,18 @@ def read_dicom(
         notes.insert(0, f"no Transfer Syntax UID in the file meta; read as {tsuid.name}")
     image.load_notes = tuple(notes)
     return image
+
+
+def _check_shape(path: Path, pixels: Any, frames: int, rows: int, cols: int,
+                 spp: int) -> None:
+    """The decoded array must be what the header declares: a decoder that reshapes to
+    make the bytes fit (Columns 1, NumberOfFrames 0) would otherwise hand on a picture
+    of another geometry under the header's name."""
+    want = ((frames,) if frames > 1 else ()) + (rows, cols) + ((spp,) if spp > 1 else ())
+    if tuple(pixels.shape) != want:
+        raise CorruptImageError(
+            path, f"the pixel data decodes to shape {tuple(pixels.shape)}, but the header "
+            f"declares {cols}x{rows}, {frames} frame(s), {spp} sample(s) per pixel")
 
 
 def _missing_pixels_error(path: Path, ds: Any, notes: list[str]) -> ImageLoadError:

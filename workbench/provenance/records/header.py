@@ -74,6 +74,14 @@ def canonical_value(ds: Any, tag: int) -> bytes:
             vr = str(ds[tag].VR)
         except Exception:
             vr = "UN"
+    try:
+        return _canonical(ds, tag, elem, vr)
+    except Exception:  # a value pydicom cannot convert: its stored bytes, as they are
+        raw = getattr(elem, "value", b"")
+        return bytes(raw) if isinstance(raw, (bytes, bytearray)) else repr(raw).encode()
+
+
+def _canonical(ds: Any, tag: int, elem: Any, vr: str) -> bytes:
     undefined = getattr(elem, "length", 0) == 0xFFFFFFFF
     items = None
     if vr == "SQ" or (vr == "UN" and undefined):  # UN of undefined length: CP-246

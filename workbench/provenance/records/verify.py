@@ -328,6 +328,17 @@ def list_files(paths: list[str | os.PathLike[str]]) -> list[Path]:
     return files
 
 
+def verify_one_safely(path: str | os.PathLike[str], ledger: Any) -> VerificationResult:
+    """verify_image, where an unexpected failure on one file is that file's error result
+    (named, one line) and never stops the rest of a folder."""
+    try:
+        return verify_image(path, ledger=ledger if ledger is not None else False)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        message = f"{path}: cannot verify ({type(exc).__name__}: {first})"
+        return VerificationResult(str(path), ERROR, message, [Check("image", FAIL, message)])
+
+
 def verify_paths(paths: list[str | os.PathLike[str]], *, ledger: Any = None,
                  progress: Any = None, cancelled: Any = None) -> list[VerificationResult]:
     """Verify files and folders (recursively). ``progress(done, total, name)``."""
@@ -338,7 +349,7 @@ def verify_paths(paths: list[str | os.PathLike[str]], *, ledger: Any = None,
         for i, f in enumerate(files):
             if cancelled and cancelled():
                 break
-            results.append(verify_image(f, ledger=led if led is not None else False))
+            results.append(verify_one_safely(f, led))
             if progress:
                 progress(i + 1, len(files), f.name)
     finally:

@@ -120,7 +120,7 @@ def _verify_chunk(files: list[str], ledger_path: str | None,
 
     from ...home import ENV_VAR
     from ..ledger.store import Ledger
-    from .verify import verify_image
+    from .verify import verify_one_safely
 
     node = socket.gethostname()
     unseen = [f for f in files if not os.path.exists(f)]
@@ -142,8 +142,7 @@ def _verify_chunk(files: list[str], ledger_path: str | None,
         led = None
         try:
             led = Ledger(ledger_path) if ledger_path else None
-            return [asdict(verify_image(f, ledger=led if led is not None else False))
-                    for f in files]
+            return [asdict(verify_one_safely(f, led)) for f in files]
         finally:
             if led is not None:
                 led.close()
