@@ -212,3 +212,15 @@ def test_detect_on_a_sample_of_mutants(mutants: Path, env: dict) -> None:
     text = _text(run)
     assert "Traceback" not in text, text[text.find("Traceback"):][:2000]
     assert run.returncode in (0, 1) and 0 < rss_kb < MAX_RSS_KB
+
+
+def test_the_verify_table_and_its_stderr_name_their_files(mutants: Path, env: dict) -> None:
+    """The table's column of names (a symlink loop crashed it) and no stray library
+    warning without a file: readers' warnings are notes under the file's row."""
+    run, _rss = _run(["verify", str(mutants)], env, timeout=900)
+    text = _text(run)
+    assert "Traceback" not in text and run.returncode == 1
+    stray = [ln for ln in run.stderr.decode("utf-8", "backslashreplace").splitlines()
+             if ln.strip() and not ln.startswith("verifying")]
+    assert stray == [], stray[:5]
+    assert "loop_a.dcm" in run.stdout.decode("utf-8", "backslashreplace")

@@ -216,8 +216,9 @@ def _display_names(paths: list[str]) -> list[str]:
 
     if len(paths) <= 1:
         return [Path(p).name for p in paths]
-    common = os.path.commonpath([str(Path(p).resolve().parent) for p in paths])
-    return [os.path.relpath(Path(p).resolve(), common) for p in paths]
+    # abspath, not resolve(): a symlink loop is a file to report, not a crash of the table
+    common = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+    return [os.path.relpath(os.path.abspath(p), common) for p in paths]
 
 
 def _print_table(results: list) -> None:
@@ -240,6 +241,8 @@ def _print_table(results: list) -> None:
               + (", ".join(standard) or "-"))
         if not r.ok or standard:
             print(f"{'':<{width}}  -> {r.summary}")
+        for note in getattr(r, "notes", []):
+            print(f"{'':<{width}}  note: {note}")
     good = sum(r.ok for r in results)
     print(f"{good} of {len(results)} intact")
 

@@ -52,6 +52,7 @@ class VerificationResult:
     checks: list[Check] = field(default_factory=list)
     record_source: str = ""
     record_id: str = ""
+    notes: list[str] = field(default_factory=list)  # what the readers warned about
 
     @property
     def ok(self) -> bool:
@@ -331,12 +332,24 @@ def list_files(paths: list[str | os.PathLike[str]]) -> list[Path]:
 def verify_one_safely(path: str | os.PathLike[str], ledger: Any) -> VerificationResult:
     """verify_image, where an unexpected failure on one file is that file's error result
     (named, one line) and never stops the rest of a folder."""
-    try:
-        return verify_image(path, ledger=ledger if ledger is not None else False)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        message = f"{path}: cannot verify ({type(exc).__name__}: {first})"
-        return VerificationResult(str(path), ERROR, message, [Check("image", FAIL, message)])
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        # pydicom's and the decoders' warnings belong to this file: kept with its result
+        # (printed under its name), not sprayed on stderr without one
+        warnings.simplefilter("always")
+        try:
+            result = verify_image(path, ledger=ledger if ledger is not None else False)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            message = f"{path}: cannot verify ({type(exc).__name__}: {first})"
+            result = VerificationResult(str(path), ERROR, message,
+                                        [Check("image", FAIL, message)])
+    for w in caught:
+        text = str(w.message).strip().splitlines()[0] if str(w.message).strip() else ""
+        if text and text not in result.notes:
+            result.notes.append(text)
+    return result
 
 
 def verify_paths(paths: list[str | os.PathLike[str]], *, ledger: Any = None,
