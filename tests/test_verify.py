@@ -351,3 +351,24 @@ def test_a_change_above_bits_stored_is_tampering_not_a_reencoding(tmp_path, sign
     r = verify_image(path, ledger=False)
     assert r.verdict == "tampered" and not r.ok
     assert "outside Bits Stored" in r.check("pixels").message
+
+
+def test_a_signature_in_non_canonical_base64_is_not_intact(signed_ct):
+    """The last base64 digit of a 64-byte signature carries 4 unused bits: changing them
+    leaves the decoded bytes (and a lenient decoder's verdict) the same, but the record
+    on disk is not the one signed."""
+    import json as _json
+
+    side = sidecar_path(signed_ct)
+    record = _json.loads(side.read_text())
+    sig = record["signature"]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = sig.rstrip("=")[-1]
+    twin = alphabet[alphabet.index(last) ^ 1]  # differs only in an unused low bit
+    record["signature"] = sig.rstrip("=")[:-1] + twin + "=" * (len(sig) - len(sig.rstrip("=")))
+    import base64
+
+    assert base64.b64decode(record["signature"]) == base64.b64decode(sig)
+    side.write_text(_json.dumps(record))
+    r = verify_image(signed_ct, ledger=False)
+    assert r.verdict == "tampered" and "canonical base64" in r.summary

@@ -106,7 +106,13 @@ def check_signature(record: dict[str, Any]) -> tuple[bool, str]:
         public = public_key_from_b64(signer["public_key"])
         if fingerprint_of(raw_public_key(public)) != signer.get("key_fingerprint"):
             return False, "the signer's public key does not match its fingerprint"
-        public.verify(base64.b64decode(sig, validate=True), signing_bytes(record))
+        raw_sig = base64.b64decode(sig, validate=True)
+        if base64.b64encode(raw_sig).decode("ascii") != sig or \
+                base64.b64encode(raw_public_key(public)).decode("ascii") != signer["public_key"]:
+            # base64 with other padding bits decodes to the same bytes: a record whose text
+            # changed must not verify as the one signed
+            return False, "the signature or key is not in canonical base64 (record altered)"
+        public.verify(raw_sig, signing_bytes(record))
     except InvalidSignature:
         return False, "the signature does not match the record (record or signature altered)"
     except Exception as exc:
