@@ -122,13 +122,23 @@ def mutants(tmp_path_factory: pytest.TempPathFactory, request) -> Path:
 
 # The command runs in a child that reports its own peak resident size on exit (the
 # parent's RUSAGE_CHILDREN is the peak of every child this test process ever had).
-_CHILD = ("import resource, sys\n"
+# The peak is reset first: Linux carries the forking parent's peak into the child until
+# exec, and the parent here is a pytest process that may hold gigabytes.
+_CHILD = ("import re, resource, sys\n"
+          "try:\n"
+          "    open('/proc/self/clear_refs', 'w').write('5')\n"
+          "except OSError:\n"
+          "    pass\n"
           "from workbench.cli import main\n"
           "try:\n"
           "    code = main(sys.argv[2:])\n"
           "finally:\n"
+          "    try:\n"
+          "        hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1]\n"
+          "    except (OSError, TypeError):\n"
+          "        hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
           "    with open(sys.argv[1], 'w') as fh:\n"
-          "        fh.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+          "        fh.write(str(hwm))\n"
           "sys.exit(code)\n")
 
 
