@@ -52,7 +52,14 @@ def photos(shared_data, tmp_path):
 
 
 def rows(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [r for r in (json.loads(line) for line in text.splitlines() if line.strip())
+            if "detector" in r]
+
+
+def cases(text: str) -> dict[str, dict]:
+    """file -> its case verdict line (one per image, after its detector rows)."""
+    return {r["file"]: r for r in (json.loads(line) for line in text.splitlines()
+                                   if line.strip()) if "case_verdict" in r}
 
 
 def test_detect_json_lines_and_exit_codes(shared_data, photos, tmp_path, capsys):
@@ -65,9 +72,14 @@ def test_detect_json_lines_and_exit_codes(shared_data, photos, tmp_path, capsys)
     none = str(tmp_path / "no calibrations")
     code = main(["detect", "--json", "--calibration", none, "--detectors",
                  "noise-residual,ela,dicom-header", str(png), str(jpeg), str(ct)])
-    out = rows(capsys.readouterr().out)
+    text = capsys.readouterr().out
+    out = rows(text)
     assert code == 0  # nothing flagged: uncalibrated, inconclusive or clean
     assert len(out) == 9
+    # one case verdict per image: no calibrated detector ran, so none can say anything
+    verdicts = cases(text)
+    assert set(verdicts) == {str(png), str(jpeg), str(ct)}
+    assert {v["case_verdict"] for v in verdicts.values()} == {"inconclusive"}
     by = {(r["file"], r["detector"]): r for r in out}
     assert all(r["verdict"] in VERDICTS for r in out)
     assert by[(str(png), "ela")]["verdict"] == "inconclusive"

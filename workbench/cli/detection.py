@@ -78,7 +78,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
             print_error(str(exc))
             failures += 1
             continue
-        image_flagged = False
+        outcomes, used = [], []
         for det, params in detectors:
             try:  # the saved threshold that applies to this image's kind judges it
                 out, _cal, note = run_calibrated(det, image, params, model=model,
@@ -91,7 +91,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
             except DetectorCancelled:
                 print("cancelled", file=sys.stderr)
                 return EXIT_FAILED
-            image_flagged |= out.flagged
+            outcomes.append(out)
+            if _cal is not None and out.calibrated:
+                used.append(_cal)
             explanation = out.explanation + (f" [{note}]" if note else "")
             if args.json:
                 row = {"file": str(f), **out.to_json()}
@@ -102,11 +104,33 @@ def cmd_detect(args: argparse.Namespace) -> int:
                 thr = "-" if out.threshold is None else f"{out.threshold:.4g}"
                 print(f"{_short(f.name, 28):<28} {out.name:<22} {score:>9} {thr:>9}  "
                       f"{out.verdict:<13} {explanation}")
-        flagged += image_flagged
+        case = _case_verdict(f, image, outcomes, used)
+        # one call per image, as the GUI's banner makes it: several detectors at 5% each
+        # flag far more than 5% of clean images, so a single row is not the verdict
+        if args.json:
+            print_json_line({"file": str(f), "case_verdict": case.verdict,
+                             "headline": case.headline, "reasons": list(case.reasons)})
+        else:
+            print(f"{_short(f.name, 28):<28} => {case.headline}")
+        flagged += case.verdict in (SUSPICIOUS, TAMPERED)
     if not args.json:
         print(f"{len(files)} image(s): {flagged} flagged suspicious or tampered"
               + (f", {failures} error(s)" if failures else ""), file=sys.stderr)
     return EXIT_FAILED if flagged or failures else EXIT_OK
+
+
+SUSPICIOUS, TAMPERED = "suspicious", "tampered"  # engine.case_verdict's, without its import
+
+
+def _case_verdict(path: Any, image: Any, outcomes: list[Any], used: list[Any]) -> Any:
+    """The image's case verdict: its capture record when it has one (decisive), else the
+    calibrated detectors judged together by their case thresholds."""
+    from ..engine.case_calibration import case_thresholds
+    from ..engine.case_verdict import case_verdict
+    from ..provenance.records.verify import verify_one_safely
+
+    verification = verify_one_safely(path, None)
+    return case_verdict(verification, outcomes, case_thresholds(used))
 
 
 def _short(text: str, width: int) -> str:

@@ -8,7 +8,8 @@ must see why, and a verdict is never stronger than its evidence:
 - record tampered / invalid signature: TAMPERED (the checks that failed are the reasons);
 - no record, or one by an untrusted signer: SUSPICIOUS when any calibrated detector is
   above its threshold, NO_EVIDENCE when calibrated detectors ran and none fired,
-  INCONCLUSIVE when no calibrated detector ran. Uncalibrated scores are not evidence.
+  INCONCLUSIVE when no calibrated detector ran. Uncalibrated scores are not evidence; a
+  rule detector's flag (e.g. a header that declares an adversarial image) is.
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ def case_verdict(verification: Any, outcomes: list[Any] | None,
     calibrated = [o for o in outcomes if o.calibrated]
     limit = {o.name: (thresholds or {}).get(o.name, o.threshold) for o in calibrated}
     fired = [o for o in calibrated if o.score is not None and o.score > limit[o.name]]
-    decisive = [o for o in outcomes if not o.calibrated and o.verdict == "tampered"]
+    # rule detectors (not calibratable: a flag, not a score) are decisive when they flag:
+    # a header that declares an adversarial image is evidence whatever any threshold says
+    decisive = [o for o in outcomes if not o.calibrated
+                and o.verdict in ("tampered", "suspicious")]
     if fired or decisive:
         kind = "case threshold" if thresholds else "threshold"
         reasons = [f"{o.name}: {o.explanation} (score {o.score:.4g} > {kind} "
