@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from timing import demo_session
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 # the shipped calibrations, not whatever this machine's user calibrated
@@ -74,17 +76,9 @@ def main() -> None:
 
     from workbench.engine.plugins import PluginRegistry
     from workbench.gui.docks.detectors import fast_first
-    from workbench.imaging import load_image
-    from workbench.models.device import choose_device
-    from workbench.models.zoo import load_model
     from workbench.session import actions
-    from workbench.session.image_session import ImageSession
 
-    device = choose_device(args.device)
-    model = load_model("demo", device)
-    image = load_image(path)
-    session = ImageSession(path)
-    session.set_image(image)
+    device, model, image, session = demo_session(path, args.device)
     infos = [p for p in PluginRegistry().detectors() if p.ok]  # the dock's list
 
     def forward() -> None:

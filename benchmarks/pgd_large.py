@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import median_time
+from timing import demo_session, median_time
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -53,16 +53,9 @@ def main() -> None:
     from workbench.imaging import load_image
     from workbench.imaging.export import save_derived
     from workbench.imaging.model_input import to_model_input
-    from workbench.models.device import choose_device
-    from workbench.models.zoo import load_model
     from workbench.session import actions
-    from workbench.session.image_session import ImageSession
 
-    device = choose_device(args.device)
-    model = load_model("demo", device)
-    image = load_image(MAMMOGRAM)
-    session = ImageSession(MAMMOGRAM)
-    session.set_image(image)
+    device, model, image, session = demo_session(MAMMOGRAM, args.device)
     plugin = PluginRegistry().create("pgd")
     params = api.make_params(plugin.Params, {"steps": args.steps, "early_stop": False})
     h, w = model.card.input_size

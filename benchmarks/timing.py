@@ -15,3 +15,19 @@ def median_time(fn: Callable[[], object], runs: int) -> float:
         fn()
         samples.append(time.perf_counter() - t)
     return statistics.median(samples)
+
+
+def demo_session(path: object, device: str) -> tuple[object, object, object, object]:
+    """The demo model on ``device`` and an image session of ``path``, as the GUI holds
+    them: (device, model, image, session)."""
+    from workbench.imaging import load_image
+    from workbench.models.device import choose_device
+    from workbench.models.zoo import load_model
+    from workbench.session.image_session import ImageSession
+
+    chosen = choose_device(device)
+    model = load_model("demo", chosen)
+    image = load_image(path)
+    session = ImageSession(path)
+    session.set_image(image)
+    return chosen, model, image, session
