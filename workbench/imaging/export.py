@@ -208,13 +208,13 @@ def _as_little_endian(ds: Any) -> None:
     told its encoding is little endian (pydicom refuses to convert in save_as)."""
     if getattr(ds, "original_encoding", (False, True))[1] is not False:
         return
-    widths = {"OW": "H", "OL": "L", "OF": "f", "OD": "d", "OV": "Q"}
+    from .dicom_vr import swapped
+
     for elem in ds.iterall():  # converts each element from its stored bytes
-        fmt = widths.get(elem.VR)
-        if fmt and isinstance(elem.value, bytes) and elem.tag != 0x7FE00010:
-            arr = np.frombuffer(elem.value, dtype=">" + {"H": "u2", "L": "u4", "f": "f4",
-                                                          "d": "f8", "Q": "u8"}[fmt])
-            elem.value = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+        # pydicom converts numbers but keeps O* values as the stored (big-endian) bytes
+        if elem.VR in ("OW", "OL", "OF", "OD", "OV") and isinstance(elem.value, bytes) \
+                and elem.tag != 0x7FE00010:
+            elem.value = swapped(elem.value, elem.VR, False, True)
     ds.set_original_encoding(False, True, ds.get("SpecificCharacterSet") or None)
 
 

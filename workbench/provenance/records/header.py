@@ -25,15 +25,13 @@ import hmac
 import struct
 from typing import Any
 
+from ...imaging.dicom_vr import STRING_VRS, swapped
+
 HEADER_ALGORITHM = "workbench-dicom-header-v1"
 HMAC_HEX = 16  # 64 bits: enough to name what changed; the signed digest protects the rest
 
 _LEFT_OUT = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009, 0x00080001, 0xFFFAFFFA,
                        0x4FFE0001, 0xFFFCFFFC})
-_STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH",
-                         "ST", "TM", "UC", "UI", "UR", "UT"})
-_WIDTH = {"US": 2, "SS": 2, "OW": 2, "AT": 2, "UL": 4, "SL": 4, "FL": 4, "OL": 4, "OF": 4,
-          "FD": 8, "OD": 8, "SV": 8, "UV": 8, "OV": 8}
 
 
 def covered(tag: int) -> bool:
@@ -53,15 +51,6 @@ def _vr(elem: Any, tag: int) -> str:
         return str(dictionary_VR(tag))
     except KeyError:
         return "UN"
-
-
-def _le_bytes(raw: bytes, vr: str, little: bool) -> bytes:
-    width = _WIDTH.get(vr)
-    if little or not width or len(raw) % width:
-        return raw
-    fmt = {2: "H", 4: "L", 8: "Q"}[width]
-    n = len(raw) // width
-    return struct.pack("<" + fmt * n, *struct.unpack(">" + fmt * n, raw))
 
 
 def canonical_value(ds: Any, tag: int) -> bytes:
@@ -96,10 +85,10 @@ def _canonical(ds: Any, tag: int, elem: Any, vr: str) -> bytes:
     if raw is None:
         raw = b""
     elif isinstance(raw, (bytes, bytearray)):  # stored bytes, in the file's byte order
-        raw = _le_bytes(bytes(raw), vr, _little_endian(ds))
+        raw = swapped(bytes(raw), vr, _little_endian(ds), True)
     else:  # an element pydicom has converted: encoded again, little endian
         raw = _encoded(elem)
-    if vr in _STRING_VRS or (vr == "UN" and _looks_like_text(raw)):
+    if vr in STRING_VRS or (vr == "UN" and _looks_like_text(raw)):
         raw = raw.rstrip(b" \0")
     return raw
 

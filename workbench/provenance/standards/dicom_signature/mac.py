@@ -31,6 +31,7 @@ import hashlib
 import struct
 from typing import Any
 
+from ....imaging.dicom_vr import STRING_VRS, TEXT_VRS, swapped
 from .parser import (
     EXPLICIT_LE,
     LONG_VRS,
@@ -57,16 +58,10 @@ from .tags import (
 # after the MAC is known, or (timestamps) added later by a timestamp authority.
 _NOT_IN_ITEM_MAC = {CERTIFICATE_OF_SIGNER, SIGNATURE, CERTIFIED_TIMESTAMP_TYPE,
                     CERTIFIED_TIMESTAMP}
-# Byte width of one value for the VRs whose byte order depends on the transfer syntax.
-_SWAP_WIDTH = {"US": 2, "SS": 2, "OW": 2, "AT": 2, "UL": 4, "SL": 4, "FL": 4, "OL": 4,
-               "OF": 4, "FD": 8, "OD": 8, "SV": 8, "UV": 8, "OV": 8}
-# Text VRs are padded with a space to even length, UI with NUL, binary with NUL.
-_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
-                       "TM", "UC", "UR", "UT"})
-# The string VRs whose trailing padding is not significant (PS3.5 6.2): DCMTK, the
-# reference, hashes their values without extra trailing padding (and UIDs without any
-# white space), so a value stored as "HP_EXAMPLE  " is signed as "HP_EXAMPLE".
-_STRING_VRS = _TEXT_VRS | {"UI"}
+# Text VRs (imaging.dicom_vr) are padded with a space to even length, UI and binary VRs
+# with NUL. String VRs' trailing padding is not significant (PS3.5 6.2): DCMTK, the
+# reference, hashes them without extra trailing padding (and UIDs without any white
+# space), so a value stored as "HP_EXAMPLE  " is signed as "HP_EXAMPLE".
 
 # MAC Algorithm defined terms (PS3.3 C.12.1.1.3.1.2) -> hashlib name, DigestInfo prefix
 # (RFC 8017 9.2 notes; RIPEMD-160 is OID 1.3.36.3.2.1).
@@ -83,20 +78,10 @@ MACS: dict[str, tuple[str, bytes]] = {
 SIGNING_MACS = ("SHA256", "SHA384", "SHA512")
 
 
-def swapped(value: bytes, vr: str, from_little: bool, to_little: bool) -> bytes:
-    width = _SWAP_WIDTH.get(vr)
-    if from_little == to_little or not width or len(value) % width:
-        return value
-    fmt = {2: "H", 4: "L", 8: "Q"}[width]
-    n = len(value) // width
-    values = struct.unpack(("<" if from_little else ">") + fmt * n, value)
-    return struct.pack(("<" if to_little else ">") + fmt * n, *values)
-
-
 def padded(value: bytes, vr: str) -> bytes:
     if len(value) % 2 == 0:
         return value
-    return value + (b" " if vr in _TEXT_VRS else b"\0")
+    return value + (b" " if vr in TEXT_VRS else b"\0")
 
 
 def normalised(value: bytes, vr: str, strip_nul: bool = False) -> bytes:
@@ -106,7 +91,7 @@ def normalised(value: bytes, vr: str, strip_nul: bool = False) -> bytes:
     DCMTK 3.6.7 and 3.6.8 stop there; later versions also strip trailing NULs from text
     values (``strip_nul``), so a NUL-padded text value hashes differently in the two. Other
     VRs are returned unchanged. See docs/dicom-signatures.md."""
-    if vr not in _STRING_VRS or not value:
+    if vr not in STRING_VRS or not value:
         return value
     if vr == "UI":
         value = bytes(b for b in value if b not in b" \t\n\r\v\f")
@@ -121,7 +106,7 @@ def has_nul_padded_text(elements: list[Element]) -> bool:
         if el.items is not None:
             if any(has_nul_padded_text(item) for item in el.items):
                 return True
-        elif el.vr in _TEXT_VRS and el.value and el.value.endswith(b"\0"):
+        elif el.vr in TEXT_VRS and el.value and el.value.endswith(b"\0"):
             return True
     return False
 
