@@ -127,10 +127,9 @@ def colour_map(kind: str, m: np.ndarray, top: float | None = None) -> np.ndarray
     return heatmap_rgb(m, scale=top)[0]
 
 
-def map_scale(kind: str, maps: list[np.ndarray], window: Any = None,
-              value_slope: float = 1.0) -> Any:
-    """The colour bar's scale of ``maps`` (drawn with one shared top), with the range in
-    8-bit display levels of the shown window for differences of stored values."""
+def map_scale(kind: str, maps: list[np.ndarray]) -> Any:
+    """The colour bar's scale of ``maps``, drawn with one shared top (a pass over every
+    map: made once per overlay, never per window/level move; see :func:`with_levels`)."""
     import numpy as np
 
     from .map_view import DIVERGING, INFERNO, Scale
@@ -138,13 +137,21 @@ def map_scale(kind: str, maps: list[np.ndarray], window: Any = None,
     top = max(map_top(kind, m) for m in maps)
     most = max(float(np.abs(m).max()) for m in maps) if kind != SSIM else 1.0
     low = -top if kind == "signed difference" else 0.0
-    note = ""
-    if kind in ("absolute difference", "signed difference") and window is not None \
-            and getattr(window, "width", 0) > 0:
-        levels = top * abs(value_slope) * 255.0 / window.width
-        note = f"= {levels:.3g} display levels of 255 at W {window.width:.6g}"
     return Scale(DIVERGING if kind == "signed difference" else INFERNO, low, top,
-                 map_unit(kind), saturates=most > top * (1 + 1e-6), note=note)
+                 map_unit(kind), saturates=most > top * (1 + 1e-6))
+
+
+def with_levels(scale: Any, kind: str, window: Any = None, value_slope: float = 1.0) -> Any:
+    """``scale`` with the range of a stored-value difference in 8-bit display levels of
+    the shown ``window`` (arithmetic only: it follows every window/level drag)."""
+    from dataclasses import replace
+
+    if kind not in ("absolute difference", "signed difference") or window is None \
+            or getattr(window, "width", 0) <= 0:
+        return replace(scale, note="")
+    levels = scale.high * abs(value_slope) * 255.0 / window.width
+    return replace(scale, note=f"= {levels:.3g} display levels of 255 at W "
+                               f"{window.width:.6g}")
 
 
 def fit_to(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -190,6 +197,7 @@ class ComparisonView(QWidget):
         self.opacity.setMinimumWidth(160)
         self.opacity_label = QLabel("60%")
         self.colour_bar = ColourBar()
+        self._scale: tuple[str, Any] | None = None  # (overlay kind, its colour scale)
         self.stats_label = QLabel("Choose a reference to compare the current image with.")
         self.stats_label.setWordWrap(True)
         self.overlay_label = QLabel("")
@@ -418,8 +426,8 @@ class ComparisonView(QWidget):
             if m is not None:
                 maps[view] = m
         # both sides on one scale: the same colour means the same value left and right
-        self._maps = (kind, list(maps.values()))
-        top = max(map_top(kind, m) for m in maps.values()) if maps else None
+        self._scale = (kind, map_scale(kind, list(maps.values()))) if maps else None
+        top = self._scale[1].high if maps else None
         for view in (self.left, self.right):
             m = maps.get(view)
             view.set_overlay(None if m is None else colour_map(kind, m, top),
@@ -428,17 +436,19 @@ class ComparisonView(QWidget):
         self.overlay_label.setText("   ".join(dict.fromkeys(notes)))
 
     def _update_scale(self) -> None:
-        kind, maps = getattr(self, "_maps", ("none", []))
-        if not maps:
+        """The colour bar for the current window (called on every window/level move: only
+        the display-levels arithmetic, never a pass over the maps)."""
+        if self._scale is None:
             self.colour_bar.set_scale(None)
             return
+        kind, scale = self._scale
         image = self.right.image
         slope = 1.0
         if image is not None:  # a stored-value step in output units (HU for CT)
             vt = image.value_transform(0)
             slope = 1.0 if vt.is_identity else float(vt.apply(1.0) - vt.apply(0.0))
         window = None if self.right.use_voi_lut else self.right.window
-        self.colour_bar.set_scale(map_scale(kind, maps, window, slope))
+        self.colour_bar.set_scale(with_levels(scale, kind, window, slope))
 
     def stats(self) -> dict | None:
         result = self.cache.get(self.key) if self.key else None

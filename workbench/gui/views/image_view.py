@@ -420,15 +420,19 @@ class ImageView(QWidget):
             elif self._drag_button == Qt.MouseButton.LeftButton:
                 self._drag_window(d.x(), d.y())
             elif self._drag_button == Qt.MouseButton.MiddleButton:
-                z = self.zoom
-                if self._zoom is None:
-                    self._zoom = z
-                self._center -= QPointF(d.x() / z, d.y() / z)
-                self.viewChanged.emit(self._zoom, self._center.x(), self._center.y())
-                self.update()
+                self._pan(d.x(), d.y())
             elif self._drag_button == Qt.MouseButton.RightButton:
                 self.set_zoom(self.zoom * math.exp(-d.y() / 150.0))
         self._report_cursor(pos)
+
+    def _pan(self, dx: float, dy: float) -> None:
+        """Move the image by (dx, dy) screen pixels; linked views follow."""
+        z = self.zoom
+        if self._zoom is None:
+            self._zoom = z
+        self._center -= QPointF(dx / z, dy / z)
+        self.viewChanged.emit(self._zoom, self._center.x(), self._center.y())
+        self.update()
 
     def _drag_window(self, dx: float, dy: float) -> None:
         lo, hi = self.image.value_range()

@@ -132,12 +132,7 @@ class ArrayView(ImageView):
 
     def _drag_window(self, dx: float, dy: float) -> None:
         """A rendering has no window to drag: left drag pans instead."""
-        z = self.zoom
-        if self._zoom is None:
-            self._zoom = z
-        self._center -= type(self._center)(dx / z, dy / z)
-        self.viewChanged.emit(self._zoom, self._center.x(), self._center.y())
-        self.update()
+        self._pan(dx, dy)
 
 
 def link_views(views: list[ImageView]) -> None:
