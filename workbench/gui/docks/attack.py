@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -181,10 +181,11 @@ class AttackPanel(QWidget):
 
     def _on_progress(self, fraction: float, message: str) -> None:
         self.progress.setValue(int(fraction * 1000))
-        # the time left is the part that matters most: keep it when the rest is cut
-        head, eta = (message.rsplit(" (~", 1) + [""])[:2]
-        eta = f" (~{eta}" if eta else ""
-        self.progress.setFormat(head[:60 - len(eta)] + eta)
+        # cut in the middle to the bar's width: the start says what runs, the end how long
+        # is left (the job adds that), and the whole message is the tooltip
+        fm = self.progress.fontMetrics()
+        self.progress.setFormat(fm.elidedText(message, Qt.TextElideMode.ElideMiddle,
+                                              max(self.progress.width() - 16, 120)))
         self.progress.setToolTip(message)
 
     def _landed(self, session: Any, run: Any) -> None:
