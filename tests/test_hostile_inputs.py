@@ -192,6 +192,11 @@ def test_a_folder_of_mutants_is_processed_without_traceback_hang_or_bloat(
         for line in text.splitlines():
             if line.startswith("failed: "):
                 assert str(mutants) in line  # each failure names its file
+        said = run.stderr.decode("utf-8", "backslashreplace").splitlines()
+        stray = [ln for ln in said if ln.strip() and not ln.startswith(
+            ("signing ", "error: ", "failed: ", "note: "))]
+        assert stray == [], stray[:5]  # library warnings are notes naming their file
+        assert all(str(mutants) in ln for ln in said if ln.startswith("note: "))
 
 
 def test_info_names_every_file_it_cannot_read(mutants: Path, env: dict) -> None:
@@ -212,6 +217,9 @@ def test_info_names_every_file_it_cannot_read(mutants: Path, env: dict) -> None:
     missing = [Path(f).name for f in files
                if shown(Path(f).name) not in {shown(n) for n in read} | named]
     assert missing == [], missing[:10]
+    stray = [ln for ln in run.stderr.decode("utf-8", "backslashreplace").splitlines()
+             if ln.strip() and not ln.startswith("error: ")]
+    assert stray == [], stray[:5]  # a decoder's own stderr is a note on its file
 
 
 def test_detect_on_a_sample_of_mutants(mutants: Path, env: dict) -> None:
@@ -222,6 +230,10 @@ def test_detect_on_a_sample_of_mutants(mutants: Path, env: dict) -> None:
     text = _text(run)
     assert "Traceback" not in text, text[text.find("Traceback"):][:2000]
     assert run.returncode in (0, 1) and 0 < rss_kb < MAX_RSS_KB
+    stray = [ln for ln in run.stderr.decode("utf-8", "backslashreplace").splitlines()
+             if ln.strip() and not ln.startswith(("error: ", "note: "))
+             and " image(s): " not in ln]  # the closing count
+    assert stray == [], stray[:5]
 
 
 def test_the_verify_table_and_its_stderr_name_their_files(mutants: Path, env: dict) -> None:

@@ -360,3 +360,40 @@ def test_damaged_jpeg_data_is_a_note_the_reviewer_sees_and_strict_mode_refuses_i
     monkeypatch.setenv("WORKBENCH_STRICT_DECODE", "1")
     with pytest.raises(CorruptImageError, match="damaged JPEG data"):
         load_image(noted)
+
+
+@pytest.mark.parametrize("name", ["JPEG2000.dcm", "SC_rgb_rle.dcm"])
+def test_a_declared_frame_the_file_does_not_hold_is_an_error_not_stale_memory(
+        tmp_path: Path, name: str) -> None:
+    # encapsulated data: the decoder yields one frame per fragment and stops, so a
+    # NumberOfFrames above the fragments used to leave the extra frame uninitialised
+    ds = pydicom.dcmread(pydicom_test_file(name))
+    ds.NumberOfFrames = int(ds.get("NumberOfFrames", 1) or 1) + 1
+    path = tmp_path / f"extra_frame_{name}"
+    ds.save_as(path)
+    with pytest.raises(TruncatedFileError, match=r"declares 2 frames .* holds 1"):
+        load_image(path)
+
+
+@pytest.mark.parametrize("command", ["info", "verify", "detect"])
+def test_a_decoder_panic_is_one_line_naming_the_file_not_a_backtrace(
+        tmp_path: Path, command: str) -> None:
+    """The Rust RLE decoder's panic report goes to file descriptor 2 (with
+    RUST_BACKTRACE set, fifty lines of it), past Python's sys.stderr."""
+    import os
+    import subprocess
+    import sys
+
+    source = _dicom_source("MR_small_RLE.dcm")
+    data = bytearray(source.data)
+    data[2218] ^= 0x78  # the flip of test_rle_decoder_panic_is_an_image_load_error
+    path = tmp_path / "panicking.dcm"
+    path.write_bytes(bytes(data))
+    extra = ["--model", "none", "--detectors", "noise-residual"] if command == "detect" else []
+    env = {**os.environ, "RUST_BACKTRACE": "1", "WORKBENCH_HOME": str(tmp_path / "home")}
+    run = subprocess.run([sys.executable, "-m", "workbench", command, *extra, str(path)],
+                         capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert run.returncode == 1
+    said = [ln for ln in (run.stdout + run.stderr).splitlines() if ln.strip()]
+    assert not [ln for ln in said if "panicked" in ln or "backtrace" in ln], said[:5]
+    assert any("panicking.dcm" in ln and "PanicException" in ln for ln in said), said

@@ -53,10 +53,9 @@ def _selected(registry: Any, names: str | None) -> list[Any]:
 
 def cmd_detect(args: argparse.Namespace) -> int:
     from .. import api
-    from ..engine.calibration import run_calibrated
-    from ..engine.detector_runner import DetectorCancelled, DetectorFailed
-    from ..imaging.errors import ImageLoadError
+    from ..engine.detector_runner import DetectorCancelled
     from ..imaging.loader import load_image
+    from ..imaging.warning_notes import warnings_as_notes
 
     infos = _selected(_registry(), args.detectors)
     if not infos:
@@ -72,47 +71,16 @@ def cmd_detect(args: argparse.Namespace) -> int:
         print(f"{'file':<28} {'detector':<22} {'score':>9} {'threshold':>9}  "
               f"{'verdict':<13} explanation")
     for f in files:
-        try:
-            image = load_image(f)
-        except ImageLoadError as exc:
-            print_error(str(exc))
-            failures += 1
-            continue
-        outcomes, used = [], []
-        for det, params in detectors:
-            try:  # the saved threshold that applies to this image's kind judges it
-                out, _cal, note = run_calibrated(det, image, params, model=model,
-                                                 directory=args.calibration,
-                                                 reference=reference)
-            except DetectorFailed as exc:
-                print_error(f"{f}: {str(exc).splitlines()[0]}")
-                failures += 1
-                continue
+        with warnings_as_notes() as notes:
+            try:
+                verdict, failed = _detect_one(f, detectors, model, reference, args)
             except DetectorCancelled:
                 print("cancelled", file=sys.stderr)
                 return EXIT_FAILED
-            outcomes.append(out)
-            if _cal is not None and out.calibrated:
-                used.append(_cal)
-            explanation = out.explanation + (f" [{note}]" if note else "")
-            if args.json:
-                row = {"file": str(f), **out.to_json()}
-                row["explanation"] = explanation
-                print_json_line(row)
-            else:
-                score = "-" if out.score is None else f"{out.score:.4g}"
-                thr = "-" if out.threshold is None else f"{out.threshold:.4g}"
-                print(f"{_short(f.name, 28):<28} {out.name:<22} {score:>9} {thr:>9}  "
-                      f"{out.verdict:<13} {explanation}")
-        case = _case_verdict(f, image, outcomes, used)
-        # one call per image, as the GUI's banner makes it: several detectors at 5% each
-        # flag far more than 5% of clean images, so a single row is not the verdict
-        if args.json:
-            print_json_line({"file": str(f), "case_verdict": case.verdict,
-                             "headline": case.headline, "reasons": list(case.reasons)})
-        else:
-            print(f"{_short(f.name, 28):<28} => {case.headline}")
-        flagged += case.verdict in (SUSPICIOUS, TAMPERED)
+        for text in notes:  # printed under this file's name, not as a bare library line
+            print(f"note: {f}: {text}", file=sys.stderr)
+        failures += failed
+        flagged += verdict in (SUSPICIOUS, TAMPERED)
     if not args.json:
         print(f"{len(files)} image(s): {flagged} flagged suspicious or tampered"
               + (f", {failures} error(s)" if failures else ""), file=sys.stderr)
@@ -120,6 +88,55 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 SUSPICIOUS, TAMPERED = "suspicious", "tampered"  # engine.case_verdict's, without its import
+
+
+def _detect_one(f: Any, detectors: list, model: Any, reference: Any,
+                args: argparse.Namespace) -> tuple[str | None, int]:
+    """One image's rows and case verdict, printed; returns the verdict (None when the
+    image cannot be read) and how many failures to count."""
+    from ..engine.calibration import run_calibrated
+    from ..engine.detector_runner import DetectorFailed
+    from ..imaging.errors import ImageLoadError
+    from ..imaging.loader import load_image
+
+    try:
+        image = load_image(f)
+    except ImageLoadError as exc:
+        print_error(str(exc))
+        return None, 1
+    failures = 0
+    outcomes, used = [], []
+    for det, params in detectors:
+        try:  # the saved threshold that applies to this image's kind judges it
+            out, _cal, note = run_calibrated(det, image, params, model=model,
+                                             directory=args.calibration,
+                                             reference=reference)
+        except DetectorFailed as exc:
+            print_error(f"{f}: {str(exc).splitlines()[0]}")
+            failures += 1
+            continue
+        outcomes.append(out)
+        if _cal is not None and out.calibrated:
+            used.append(_cal)
+        explanation = out.explanation + (f" [{note}]" if note else "")
+        if args.json:
+            row = {"file": str(f), **out.to_json()}
+            row["explanation"] = explanation
+            print_json_line(row)
+        else:
+            score = "-" if out.score is None else f"{out.score:.4g}"
+            thr = "-" if out.threshold is None else f"{out.threshold:.4g}"
+            print(f"{_short(f.name, 28):<28} {out.name:<22} {score:>9} {thr:>9}  "
+                  f"{out.verdict:<13} {explanation}")
+    case = _case_verdict(f, image, outcomes, used)
+    # one call per image, as the GUI's banner makes it: several detectors at 5% each
+    # flag far more than 5% of clean images, so a single row is not the verdict
+    if args.json:
+        print_json_line({"file": str(f), "case_verdict": case.verdict,
+                         "headline": case.headline, "reasons": list(case.reasons)})
+    else:
+        print(f"{_short(f.name, 28):<28} => {case.headline}")
+    return case.verdict, failures
 
 
 def _case_verdict(path: Any, image: Any, outcomes: list[Any], used: list[Any]) -> Any:

@@ -15,15 +15,20 @@ from .plumbing import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error, print_json_
 
 def cmd_info(args: argparse.Namespace) -> int:
     from ..imaging import ImageLoadError, load_image
+    from ..imaging.warning_notes import warnings_as_notes
 
     failures = 0
     for name in args.files:
         try:
-            summary = load_image(name).describe()
+            with warnings_as_notes() as later:  # values pydicom only checks when read
+                summary = load_image(name).describe()
         except ImageLoadError as exc:  # one bad file never hides the others
             print_error(str(exc))
             failures += 1
             continue
+        notes = summary.get("notes", [])
+        if extra := [t for t in later if t not in notes]:
+            summary["notes"] = [*notes, *extra]
         if args.json:
             print_json_line(summary)
         else:

@@ -28,6 +28,8 @@ from .errors import (
 )
 from .limits import check_decoded_size
 from .medical_image import MedicalImage, ValueTransform, Window
+from .native_stderr import captured_native_stderr
+from .warning_notes import unique_texts
 
 ProgressFn = Callable[[float, str], None]
 CancelledFn = Callable[[], bool]
@@ -74,16 +76,7 @@ def read_dicom_header(path: Path) -> tuple[Any, list[str]]:
         raise
     except BaseException as exc:  # pydicom raises many types for malformed headers
         raise CorruptImageError(path, f"unreadable DICOM header: {_one_line(exc)}") from None
-    return ds, _unique_messages(caught)
-
-
-def _unique_messages(caught: list) -> list[str]:
-    out: list[str] = []
-    for w in caught:
-        text = " ".join(str(w.message).split())
-        if text and text not in out:
-            out.append(text)
-    return out
+    return ds, unique_texts(caught)
 
 
 def _looks_like_dataset(ds: Any) -> bool:
@@ -173,7 +166,7 @@ def read_dicom(
             file_windows=_file_windows(ds, frames),
             voi_lut=_lut(ds, "VOILUTSequence"),
         )
-    notes += [m for m in _unique_messages(caught) if m not in notes]
+    notes += [m for m in unique_texts(caught) if m not in notes]
     if ts_inferred:
         notes.insert(0, f"no Transfer Syntax UID in the file meta; read as {tsuid.name}")
     image.load_notes = tuple(notes)
@@ -261,20 +254,25 @@ def _decode(
         ) from None
 
     try:
-        if frames == 1:
-            if progress:
-                progress(0.0, f"decoding {tsuid.name}")
-            arr, meta = decoder.as_array(ds, **DECODE_OPTIONS)
-        else:
-            arr, meta = _decode_frames(decoder, ds, frames, progress, cancelled)
+        with captured_native_stderr() as decoder_said:
+            if frames == 1:
+                if progress:
+                    progress(0.0, f"decoding {tsuid.name}")
+                arr, meta = decoder.as_array(ds, **DECODE_OPTIONS)
+            else:
+                arr, meta = _decode_frames(decoder, ds, frames, progress, cancelled)
     except (ImageLoadError, *_NOT_OURS):
         raise
     except MemoryError:
         raise ImageTooLargeError(path, "not enough memory to decode the pixel data") from None
+    except _MissingFrames as exc:
+        raise TruncatedFileError(path, f"frames are missing: {exc}") from None
     except BaseException as exc:  # Rust decoders panic with a BaseException (pyo3)
         raise _classify_decode_error(path, ds, tsuid, exc) from None
     if progress:
         progress(1.0, "decoded")
+    for line in decoder_said:  # a C decoder's complaint, on the file it is about
+        warnings.warn(f"the {tsuid.name} decoder reported: {line}", stacklevel=2)
     return arr, str(meta.get("photometric_interpretation", ""))
 
 
@@ -298,9 +296,18 @@ def _decode_frames(
         out[i] = frame
         if progress:
             progress((i + 1) / frames, f"decoding frame {i + 1}/{frames}")
-    if out is None:
-        raise ValueError("the pixel data holds no frames")
+    decoded = 0 if out is None else i + 1
+    if decoded < frames:
+        # np.empty leaves the frames the file does not hold as whatever memory held
+        # before: shown or hashed, they would be a picture nobody captured
+        raise _MissingFrames(decoded, frames)
     return out, meta
+
+
+class _MissingFrames(ValueError):
+    def __init__(self, decoded: int, declared: int) -> None:
+        super().__init__(f"the header declares {declared} frames (NumberOfFrames) but the "
+                         f"pixel data holds {decoded}")
 
 
 def _classify_decode_error(path: Path, ds: Any, tsuid: Any,

@@ -9,9 +9,6 @@ camera's own pixel grid.
 from __future__ import annotations
 
 import os
-import sys
-import tempfile
-import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ import numpy as np
 from .errors import CorruptImageError, ImageLoadError, NotAnImageError, TruncatedFileError
 from .limits import check_decoded_size
 from .medical_image import MedicalImage
+from .native_stderr import captured_native_stderr
 
 # Magic numbers of the photo formats we accept.
 PHOTO_SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -95,31 +93,18 @@ def read_photo(path: Path, *, max_bytes: int | None = None) -> MedicalImage:
 
 
 STRICT_ENV = "WORKBENCH_STRICT_DECODE"
-_STDERR_LOCK = threading.Lock()
 
 
 def _decode(data: bytes, flags: int, *, capture: bool) -> tuple[Any, list[str]]:
     """cv2.imdecode, and (``capture``) what libjpeg wrote to stderr meanwhile: its
-    "Corrupt JPEG data" warnings go to file descriptor 2 and nowhere else, so the
-    descriptor is pointed at a temporary file for the call (under a lock: it is the
-    process's)."""
+    "Corrupt JPEG data" warnings go to file descriptor 2 and nowhere else."""
     import cv2
 
     buf = np.frombuffer(data, dtype=np.uint8)
     if not capture:
         return cv2.imdecode(buf, flags), []
-    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        try:
-            os.dup2(sink.fileno(), 2)
-            decoded = cv2.imdecode(buf, flags)
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        sink.seek(0)
-        said = sink.read().decode("utf-8", "replace")
-    lines = [ln.strip() for ln in said.splitlines() if ln.strip()]
+    with captured_native_stderr() as lines:
+        decoded = cv2.imdecode(buf, flags)
     return decoded, [ln for ln in lines if "JPEG" in ln or "marker" in ln or "Premature" in ln]
 
 

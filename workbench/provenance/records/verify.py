@@ -334,6 +334,8 @@ def verify_one_safely(path: str | os.PathLike[str], ledger: Any) -> Verification
     (named, one line) and never stops the rest of a folder."""
     import warnings
 
+    from ...imaging.warning_notes import unique_texts
+
     with warnings.catch_warnings(record=True) as caught:
         # pydicom's and the decoders' warnings belong to this file: kept with its result
         # (printed under its name), not sprayed on stderr without one
@@ -345,10 +347,7 @@ def verify_one_safely(path: str | os.PathLike[str], ledger: Any) -> Verification
             message = f"{path}: cannot verify ({type(exc).__name__}: {first})"
             result = VerificationResult(str(path), ERROR, message,
                                         [Check("image", FAIL, message)])
-    for w in caught:
-        text = str(w.message).strip().splitlines()[0] if str(w.message).strip() else ""
-        if text and text not in result.notes:
-            result.notes.append(text)
+    result.notes += [t for t in unique_texts(caught) if t not in result.notes]
     return result
 
 
