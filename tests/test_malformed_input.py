@@ -329,8 +329,18 @@ def test_decompression_bombs_are_refused_before_decoding(tmp_path):
     ds.PixelData = np.zeros((8000, 8000), np.int16).tobytes()
     ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
     ds.save_as(tmp_path / "bomb.dcm", enforce_file_format=True)
-    with pytest.raises(ImageTooLargeError, match="times the file's"):
-        load_image(tmp_path / "bomb.dcm")
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageTooLargeError, match="Deflated dataset.* times the file's"):
+            load_image(tmp_path / "bomb.dcm")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # refused while inflating in bounded chunks: pydicom alone inflates the whole 128 MB
+    # dataset (and copies it) before a header element can be read
+    assert peak < 48 * 1024**2, f"{peak / 1024**2:.0f} MB allocated"
 
 
 def test_damaged_jpeg_data_is_a_note_the_reviewer_sees_and_strict_mode_refuses_it(

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .deflate_guard import check_deflated_dataset
 from .errors import (
     CorruptImageError,
     FileUnreadableError,
@@ -53,6 +54,7 @@ def read_dicom_header(path: Path) -> tuple[Any, list[str]]:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    check_deflated_dataset(path)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -34,6 +34,9 @@ def header_summary(path: str | os.PathLike[str]) -> HeaderSummary | None:
 def _dicom(p: Path) -> HeaderSummary | None:
     import pydicom
 
+    from .deflate_guard import check_deflated_dataset
+
+    check_deflated_dataset(p)  # pydicom would inflate a bomb whole to read its header
     ds = pydicom.dcmread(p, stop_before_pixels=True)
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     if not rows or not cols:
