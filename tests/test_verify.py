@@ -372,3 +372,21 @@ def test_a_signature_in_non_canonical_base64_is_not_intact(signed_ct):
     side.write_text(_json.dumps(record))
     r = verify_image(signed_ct, ledger=False)
     assert r.verdict == "tampered" and "canonical base64" in r.summary
+
+
+def test_a_signed_file_that_no_longer_decodes_is_tampered_not_an_error(signed_ct):
+    """It decoded when it was signed: cut short since, it was altered. The bytes it was
+    signed as, undecodable on this machine, would stay an error."""
+    data = signed_ct.read_bytes()
+    signed_ct.write_bytes(data[:-3000])
+    r = verify_image(signed_ct, ledger=False)
+    assert r.verdict == "tampered" and not r.ok, r.summary
+    assert "no longer decodes" in r.summary
+    s = statuses(r)
+    assert (s["signature"], s["pixels"], s["file"]) == ("pass", "fail", "fail")
+
+    ds = pydicom.dcmread(pydicom_test_file("CT_small.dcm"))
+    ds.Rows = 130  # the stored bytes no longer fill the declared image
+    ds.save_as(signed_ct)
+    r = verify_image(signed_ct, ledger=False)
+    assert r.verdict == "tampered" and "changed: Rows" in r.summary, r.summary

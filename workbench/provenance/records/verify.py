@@ -136,7 +136,12 @@ def verify_image(path: str | os.PathLike[str], *, record: dict | None = None,
 
         return verify_non_image(path, exc.reason)
     except ImageLoadError as exc:
-        return VerificationResult(path, ERROR, str(exc), [Check("image", FAIL, exc.reason)])
+        led = _open_ledger(ledger)
+        try:
+            return _verify_undecodable(path, exc, record, led)
+        finally:
+            if led is not None and led is not ledger:
+                led.close()
     led = _open_ledger(ledger)
     try:
         result = _verify(path, image, record, led)
@@ -183,6 +188,79 @@ def _verify(path: str, image: MedicalImage, record: dict | None,
 
     result = VerificationResult(path, *_verdict(checks), checks, source, rid)
     return result
+
+
+def _verify_undecodable(path: str, exc: ImageLoadError, record: dict | None,
+                        ledger: Any) -> VerificationResult:
+    """A file that no longer decodes is still judged against its record when it has one.
+
+    It decoded when it was signed, so if its bytes changed since, it was altered: an edit
+    of Rows or BitsAllocated, or damaged pixel data, is tampering, named at the header
+    check where the header tells, and never only a load 'error'. The same bytes that no
+    longer decode (or a decoder or size limit of this machine) stay an error.
+    """
+    from ...imaging.errors import CorruptImageError, TruncatedFileError
+
+    failed = VerificationResult(path, ERROR, str(exc), [Check("image", FAIL, exc.reason)])
+    if not isinstance(exc, CorruptImageError | TruncatedFileError):
+        return failed
+    ds = _header_only(Path(path))
+    try:
+        if record is not None:
+            source = "record given"
+        elif sidecar_path(path).is_file():
+            record, source = read_record(sidecar_path(path)), f"sidecar {sidecar_path(path).name}"
+        else:
+            record, source = _ledger_record(ledger, ds, path)
+    except (RecordError, OSError):
+        return failed
+    if record is None:
+        return failed
+    sig_ok, sig_msg = check_signature(record)
+    now = _file_sha256_or_none(path)
+    if sig_ok and now == (record.get("file") or {}).get("sha256"):
+        return failed  # the signed bytes themselves: this machine's decoder, not tampering
+    checks = [Check("record", PASS, f"found: {source}"),
+              Check("signature", PASS if sig_ok else FAIL, sig_msg),
+              _signer_check(record, sig_ok),
+              Check("pixels", FAIL, f"the pixel data no longer decodes ({exc.reason})")]
+    if ds is not None:
+        checks.append(_header_check_of(ds, record))
+    checks.append(Check("file", FAIL, "file bytes differ from the signed ones"))
+    checks.append(_ledger_check(ledger, record_id(record)))
+    if not sig_ok:
+        summary = "record or signature altered: " + sig_msg
+    else:
+        header = [c.message for c in checks if c.name == "header" and c.status == FAIL]
+        summary = "; ".join([*header, f"changed since signing: the pixel data no longer "
+                             f"decodes ({exc.reason})"])
+    return VerificationResult(path, TAMPERED, summary, checks, source, record_id(record))
+
+
+def _header_only(path: Path) -> Any:
+    from ...imaging.dicom_reader import read_dicom_header
+
+    try:
+        return read_dicom_header(path)[0]
+    except ImageLoadError:
+        return None
+
+
+def _ledger_record(ledger: Any, ds: Any, path: str) -> tuple[dict | None, str]:
+    if ledger is None:
+        return None, ""
+    uid = ds.get("SOPInstanceUID") if ds is not None else None
+    hits = ledger.find(sop_instance_uid=str(uid)) if uid else []
+    if hits:
+        return _record_of(hits[-1]), f"ledger entry {hits[-1].index} by SOP Instance UID"
+    return None, ""
+
+
+def _file_sha256_or_none(path: str) -> str | None:
+    try:
+        return file_sha256(Path(path))
+    except OSError:
+        return None
 
 
 def _signer_check(record: dict, sig_ok: bool) -> Check:
@@ -264,9 +342,13 @@ def _metadata_check(image: MedicalImage, record: dict) -> Check:
 
 def _header_check(image: MedicalImage, record: dict) -> Check:
     """Every element of a DICOM header (record.header), beyond the identifying ones."""
-    want = record.get("header")
     if image.kind != "dicom":
         return Check("header", SKIP, "not DICOM: the photo's identifying tags are checked")
+    return _header_check_of(image.metadata, record)
+
+
+def _header_check_of(ds: Any, record: dict) -> Check:
+    want = record.get("header")
     if not want:
         return Check("header", WARN, "the record predates whole-header hashing: only the "
                      "identifying attributes were recorded")
@@ -275,7 +357,7 @@ def _header_check(image: MedicalImage, record: dict) -> Check:
     if want.get("algorithm") != HEADER_ALGORITHM:
         return Check("header", SKIP, f"unknown header algorithm {want.get('algorithm')!r}")
     try:
-        same, message = header_changes(image.metadata, want)
+        same, message = header_changes(ds, want)
     except Exception as exc:  # a header pydicom cannot walk is not a verified one
         return Check("header", FAIL, f"cannot read the header to compare it ({exc})")
     return Check("header", PASS if same else FAIL, message)
