@@ -1,7 +1,8 @@
 """The built-in demo study: real images only, nothing downloaded.
 
 pydicom's wheel ships real DICOM files; when the project's shared test data sits beside
-the checkout we add real dermoscopy photos and the chest CR. Without it, a synthetic
+the checkout we add real dermoscopy photos, the chest CR, and two held-out paediatric
+chest X-rays (one normal, one viral pneumonia) for the chest model. Without it, a synthetic
 dermoscopy-like image is generated and labelled SYNTHETIC in its name and its pixels,
 so nobody mistakes it for a patient image.
 """
@@ -67,6 +68,31 @@ def shared_demo_files(data: Path, per_class: int = 2) -> list[Path]:
     chest = data / "dicom" / "pydicom-data" / "RG1_J2KR.dcm"
     if chest.is_file():
         out.append(chest)
+    out += _held_out_chest_xrays(data)
+    return out
+
+
+def _held_out_chest_xrays(data: Path) -> list[Path]:
+    """One normal and one viral-pneumonia chest X-ray of the chest model's test patients
+    (never one it was trained on), when the data and the model are both at hand."""
+    import json
+
+    labels = data / "cxr-pneumonia" / "labels.csv"
+    card = Path(__file__).resolve().parents[1] / "resources" / "models" / "cxr_pneumonia.json"
+    if not (labels.is_file() and card.is_file()):
+        return []
+    try:
+        test = set(json.loads(card.read_text())["split"]["test_ids"])
+    except (OSError, ValueError, KeyError):
+        return []
+    out: list[Path] = []
+    taken: set[str] = set()
+    with labels.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            path = labels.parent / row["image"]
+            if row["label"] not in taken and path.stem in test and path.is_file():
+                out.append(path)
+                taken.add(row["label"])
     return out
 
 

@@ -52,7 +52,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..imaging.errors import ImageLoadError
     from ..imaging.loader import load_image
     from ..models.classifier import predict_proba
-    from ..models.fit import describe_image, fit_problem
+    from ..models.fit import describe_image, fit_caveat, fit_problem
     from ..models.zoo import fitting_model
 
     models: dict[str, Any] = {}
@@ -79,21 +79,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print_error(f"{f}: {problem} (--allow-mismatch prints the output anyway)")
             failures += 1
             continue
-        _print_prediction(f, model, predict_proba(model, x)[0], problem, args.json)
+        _print_prediction(f, model, predict_proba(model, x)[0], problem, args.json,
+                          fit_caveat(model.card, image))
     return EXIT_FAILED if failures else EXIT_OK
 
 
 def _print_prediction(f: Path, model: Any, probs: Any, problem: str | None,
-                      as_json: bool) -> None:
+                      as_json: bool, caveat: str | None = None) -> None:
     names = model.class_names
     best = int(probs.argmax())
     record = {"input": str(f), "model": model.card.name, "class": names[best],
               "probabilities": {n: round(float(probs[i]), 6) for i, n in enumerate(names)}}
     if problem is not None:
         record["not_a_diagnosis"] = problem
+    if caveat:
+        record["caveat"] = caveat
     if as_json:
         print_json_line(record)
         return
+    if caveat:
+        print(f"note: {f}: {caveat}", file=sys.stderr)
     shown = "  ".join(f"{n} {float(probs[i]):.3f}" for i, n in enumerate(names))
     label = "model output, NOT A DIAGNOSIS: " if problem else ""
     print(f"{f.name}: {label}{names[best]}  ({shown})")
@@ -159,7 +164,7 @@ def _prepare_attack(args: argparse.Namespace) -> _Attack:
     model = load_model_on(args.model, args.device)
     surrogate = load_model_on(args.surrogate, args.device) if args.surrogate else None
     if plugin.needs_surrogate and surrogate is None:
-        raise CommandError(f"{info.name} needs --surrogate (e.g. demo-surrogate)")
+        raise CommandError(f"{info.name} needs --surrogate (e.g. {args.model}-surrogate)")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     return _Attack(args, registry, info, plugin, params, model, surrogate, out_dir,
@@ -258,9 +263,9 @@ def _plugins_arguments(pl: argparse.ArgumentParser) -> None:
 
 def _predict_arguments(pr: argparse.ArgumentParser) -> None:
     pr.add_argument("inputs", nargs="+", metavar="INPUT")
-    pr.add_argument("--model", default="demo",
-                    help="demo, demo-surrogate, a model card, or auto (the model that fits "
-                         "each image)")
+    pr.add_argument("--model", default="auto",
+                    help="auto (the shipped model that fits each image: the default), demo, "
+                         "cxr, their -surrogate, or a model card")
     pr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     pr.add_argument("--allow-mismatch", action="store_true",
                     help="print the output of a model on images it was not trained on "
@@ -272,7 +277,7 @@ def _predict_arguments(pr: argparse.ArgumentParser) -> None:
 def _attack_arguments(at: argparse.ArgumentParser) -> None:
     at.add_argument("inputs", nargs="+", metavar="INPUT")
     at.add_argument("--plugin", required=True)
-    at.add_argument("--model", default="demo", help="victim: demo, demo-surrogate, or a card")
+    at.add_argument("--model", default="demo", help="victim: demo, cxr, or a card")
     at.add_argument("--surrogate", help="surrogate model for transfer attacks")
     at.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     at.add_argument("--targeted", action="store_true", help="push to the other class")

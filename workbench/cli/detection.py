@@ -63,7 +63,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     files = image_files(args.inputs)
     reference = load_image(args.reference) if args.reference else None
     wants_model = any("model" in i.needs for i in infos)
-    model = load_model_on(args.model, args.device) if wants_model and args.model != "none" else None
+    models = _ModelChoice(args.model if wants_model else "none", args.device)
     detectors = [(det, api.make_params(det.Params, {})) for det in (i.create() for i in infos)]
 
     flagged = failures = 0
@@ -73,7 +73,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     for f in files:
         with warnings_as_notes() as notes:
             try:
-                verdict, failed = _detect_one(f, detectors, model, reference, args)
+                verdict, failed = _detect_one(f, detectors, models, reference, args)
             except DetectorCancelled:
                 print("cancelled", file=sys.stderr)
                 return EXIT_FAILED
@@ -90,7 +90,45 @@ def cmd_detect(args: argparse.Namespace) -> int:
 SUSPICIOUS, TAMPERED = "suspicious", "tampered"  # engine.case_verdict's, without its import
 
 
-def _detect_one(f: Any, detectors: list, model: Any, reference: Any,
+def _not_run(f: Any, detector: str, why: str, as_json: bool) -> None:
+    """A model-based detector with no model that fits the image: inconclusive, why."""
+    why = f"not run: {why}"
+    if as_json:
+        print_json_line({"file": str(f), "detector": detector, "verdict": "inconclusive",
+                         "score": None, "threshold": None, "calibrated": False,
+                         "explanation": why})
+    else:
+        print(f"{_short(f.name, 28):<28} {detector:<22} {'-':>9} {'-':>9}  "
+              f"{'inconclusive':<13} {why}")
+
+
+class _ModelChoice:
+    """The classifier model-based detectors use on each image: the named one, or with
+    ``auto`` the shipped model that fits the image; never one trained on other images
+    (a skin model's feature-squeezing score on a chest X-ray measures nothing)."""
+
+    def __init__(self, name: str, device: str) -> None:
+        self.name, self.device = name, device
+        self.loaded: dict[str, Any] = {}
+
+    def for_image(self, image: Any) -> tuple[Any, str]:
+        """(model, '') or (None, why no model judges this image)."""
+        from ..models.fit import describe_image, fit_problem
+        from ..models.zoo import fitting_model
+
+        if self.name == "none":  # the detectors say themselves that they need one
+            return None, ""
+        name = fitting_model(image) if self.name == "auto" else self.name
+        if name is None:
+            return None, f"no shipped model fits {describe_image(image)} (name one with --model)"
+        if name not in self.loaded:
+            self.loaded[name] = load_model_on(name, self.device)
+        model = self.loaded[name]
+        problem = fit_problem(model.card, image)
+        return (None, problem) if problem else (model, "")
+
+
+def _detect_one(f: Any, detectors: list, models: _ModelChoice, reference: Any,
                 args: argparse.Namespace) -> tuple[str | None, int]:
     """One image's rows and case verdict, printed; returns the verdict (None when the
     image cannot be read) and how many failures to count."""
@@ -106,7 +144,12 @@ def _detect_one(f: Any, detectors: list, model: Any, reference: Any,
         return None, 1
     failures = 0
     outcomes, used = [], []
+    model, no_model = models.for_image(image) if any(
+        "model" in getattr(det, "needs", ()) for det, _p in detectors) else (None, "")
     for det, params in detectors:
+        if "model" in getattr(det, "needs", ()) and model is None and no_model:
+            _not_run(f, det.name, no_model, args.json)
+            continue
         try:  # the saved threshold that applies to this image's kind judges it
             out, _cal, note = run_calibrated(det, image, params, model=model,
                                              directory=args.calibration,
@@ -191,8 +234,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def _detect_arguments(d: argparse.ArgumentParser) -> None:
     d.add_argument("inputs", nargs="+", metavar="PATH", help="image files or folders")
     d.add_argument("--detectors", metavar="A,B", help="comma-separated (default: all)")
-    d.add_argument("--model", default="demo",
-                   help="classifier for model-based detectors: demo, a card, or none")
+    d.add_argument("--model", default="auto",
+                   help="classifier for model-based detectors: auto (the shipped model "
+                        "that fits each image), demo, cxr, a card, or none")
     d.add_argument("--reference", metavar="FILE", help="reference image (e.g. the original)")
     d.add_argument("--calibration", metavar="DIR",
                    help="folder of saved calibrations (default: in WORKBENCH_HOME)")
@@ -205,7 +249,7 @@ def _calibrate_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("--detector", required=True)
     c.add_argument("--clean", required=True, metavar="DIR", help="folder of clean images")
     c.add_argument("--fpr", type=float, default=0.05, help="false-positive rate (0.05)")
-    c.add_argument("--model", default="demo", help="demo, demo-surrogate, or a model card")
+    c.add_argument("--model", default="demo", help="demo, cxr, their -surrogate, or a card")
     c.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     c.add_argument("--calibration", metavar="DIR",
                    help="where to save it (default: WORKBENCH_HOME/calibration)")

@@ -69,7 +69,8 @@ def _evaluate_arguments(e: argparse.ArgumentParser) -> None:
         "Running again with the same --out resumes: finished batches are not recomputed.")
     e.add_argument("--model", default="demo", help="victim: demo, or a model card")
     e.add_argument("--surrogate", default="none",
-                   help="model the black-box attacks are crafted on (demo-surrogate, a card)")
+                   help="model the black-box attacks are crafted on (demo-surrogate, "
+                        "cxr-surrogate, a card)")
     e.add_argument("--data", required=True,
                    help="folder with a labels CSV, a labels CSV, or a folder of class folders")
     e.add_argument("--out", required=True, metavar="RUN_DIR")

@@ -53,6 +53,9 @@ class Calibration:
     # what the clean images were (DICOM modality codes; photos XC): a threshold measured
     # on dermoscopy photos says nothing about how often a clean CT reaches it
     modalities: list[str] = field(default_factory=list)
+    # True: every clean image was in colour; False: none was (a chest X-ray saved as a
+    # JPEG is modality XC like a dermoscopy photo, but a grey one); None: mixed or unknown
+    colour: bool | None = None
     format: str = FORMAT
     version: int = 1
 
@@ -152,6 +155,21 @@ def shipped_calibration_dir() -> Path:
     return models_dir().parent / "calibration"
 
 
+def shipped_calibration_dirs() -> list[Path]:
+    """The shipped folders in the order they are asked: the dermoscopy demo's (the root)
+    and then one per other model (``resources/calibration/<card name>``). Which one
+    judges an image is decided by what each was measured on (model, modality, colour)."""
+    root = shipped_calibration_dir()
+    subs = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return [root, *subs]
+
+
+def has_colour(image: Any) -> bool:
+    from ..imaging.colour_content import has_colour as colour_content
+
+    return colour_content(image)
+
+
 def image_modality(image: Any) -> str:
     """The image's modality code for calibration purposes: photos are XC."""
     return "XC" if image.kind == "photo" else str(image.modality or "OT").upper()
@@ -166,7 +184,8 @@ def threshold_for(name: str, detector: Any, params: Any, model: Any,
     ``directory`` given: only that folder; else the user's, then the shipped."""
     card_name = str(getattr(getattr(model, "card", None), "name", "")) if model else ""
     note = ""
-    for folder in ([directory] if directory is not None else [None, shipped_calibration_dir()]):
+    for folder in ([directory] if directory is not None
+                   else [None, *shipped_calibration_dirs()]):
         try:
             cal = load_calibration(name, folder)
         except CalibrationError as exc:
@@ -179,9 +198,14 @@ def threshold_for(name: str, detector: Any, params: Any, model: Any,
                 image_modality(image) not in cal.modalities:
             ok, why = False, (f"calibrated on {'/'.join(cal.modalities)} images, not "
                               f"{image_modality(image)}")
+        if ok and image is not None and cal.colour is not None and \
+                has_colour(image) != cal.colour:
+            ok, why = False, ("calibrated on " + ("colour" if cal.colour else "greyscale")
+                              + " images, not " + ("greyscale" if cal.colour else "colour")
+                              + " ones")
         if ok:
             return cal, ""
-        note = f"saved calibration not used: {why}"
+        note = note or f"saved calibration not used: {why}"
     return None, note
 
 
@@ -225,6 +249,7 @@ def calibrate(detector: Any, params: dict[str, Any] | Any, clean: list[str | os.
     prints: list[dict[str, str]] = []
     skipped: list[dict[str, str]] = []
     modalities: set[str] = set()
+    colours: set[bool] = set()
     for i, f in enumerate(files):
         if cancelled is not None and cancelled():
             raise DetectorCancelled(f"{name}: calibration cancelled")
@@ -242,6 +267,7 @@ def calibrate(detector: Any, params: dict[str, Any] | Any, clean: list[str | os.
                 scores.append(float(out.score))
                 prints.append({"path": str(f), "pixel_sha256": pixel_fingerprint(image).sha256})
                 modalities.add(image_modality(image))
+                colours.add(has_colour(image))
         if progress is not None:
             progress(i + 1, len(files), f.name)
     if len(scores) < 2:
@@ -263,7 +289,8 @@ def calibrate(detector: Any, params: dict[str, Any] | Any, clean: list[str | os.
         date=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         model=str(getattr(card, "name", "")) if "model" in getattr(detector, "needs", ())
         else "",
-        skipped=skipped, modalities=sorted(modalities))
+        skipped=skipped, modalities=sorted(modalities),
+        colour=next(iter(colours)) if len(colours) == 1 else None)
     if save:
         save_calibration(cal, directory)
     return cal

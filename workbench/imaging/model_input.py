@@ -5,7 +5,11 @@ be written back in the stored dtype and re-read:
 - photos: value / (2**bits - 1), RGB (alpha dropped);
 - DICOM greyscale: (stored - lo) / (hi - lo) over the frame's stored data range, inverted
   for MONOCHROME1 so the model sees the display polarity; one channel;
-- DICOM colour: value / (2**bits - 1); palette colour goes through its palette to RGB.
+- DICOM colour: value / (2**bits - 1); palette colour goes through its palette to RGB;
+- RGB whose three channels are equal (a chest X-ray saved as a colour JPEG): one grey
+  channel, written back as three equal ones. An attack on three independent copies of
+  one grey picture would have three times the freedom a real one has, and its result
+  would be a colour image that no X-ray machine makes.
 The EXIF orientation is not applied: attacks perturb the stored pixel grid.
 """
 
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .colour_content import has_colour
 from .medical_image import MedicalImage
 
 
@@ -26,6 +31,7 @@ class ValueMapping:
     dtype: str  # numpy dtype string of the stored values
     channels: int  # 1 or 3
     from_palette: bool = False
+    replicate: int = 0  # 3: one grey channel in the model's space, three equal on disk
 
     def to_stored(self, x01: np.ndarray) -> np.ndarray:
         """[0, 1] values (C x H x W or H x W x C) -> stored dtype, rounded and clipped."""
@@ -33,6 +39,8 @@ class ValueMapping:
         if self.invert:
             x = 1.0 - x
         values = np.rint(self.lo + x * (self.hi - self.lo))
+        if self.replicate and values.ndim == 3 and values.shape[0] == 1:
+            values = np.repeat(values, self.replicate, axis=0)
         info = np.iinfo(np.dtype(self.dtype)) if np.dtype(self.dtype).kind in "ui" else None
         if info is not None:
             values = np.clip(values, info.min, info.max)
@@ -54,6 +62,11 @@ def to_model_input(image: MedicalImage, frame: int = 0,
         rgb = render(image, frame, oriented=False)
         return (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1).copy(), \
             ValueMapping(0.0, 255.0, False, "|u1", 3, from_palette=True)
+    if image.samples_per_pixel >= 3 and not has_colour(image):
+        top = float(2 ** image.bits_stored - 1) if src.dtype.kind in "ui" else 1.0
+        grey = src[..., 0].astype(np.float32) / top
+        return grey[None].copy(), ValueMapping(0.0, top, False, src.dtype.str, 1,
+                                               replicate=3)
     if image.samples_per_pixel >= 3:
         top = float(2 ** image.bits_stored - 1) if src.dtype.kind in "ui" else 1.0
         rgb = src[..., :3].astype(np.float32) / top
@@ -75,3 +88,4 @@ def to_model_input(image: MedicalImage, frame: int = 0,
 def channels_last(x: np.ndarray) -> np.ndarray:
     """C x H x W -> H x W x C (or H x W for one channel)."""
     return x[0] if x.shape[0] == 1 else x.transpose(1, 2, 0)
+

@@ -1,5 +1,6 @@
-"""Named models: ``demo`` (the shipped melanoma-vs-nevus classifier) and
-``demo-surrogate`` (its independently trained surrogate), or a path to a model card."""
+"""Named models: ``demo`` (the shipped melanoma-vs-nevus dermoscopy classifier),
+``cxr`` (the shipped normal-vs-viral-pneumonia chest X-ray classifier), each with an
+independently trained ``-surrogate`` for black-box attacks; or a path to a model card."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 
 from .card import ModelLoadError
 
-NAMED = {"demo": "demo_melanoma.json", "demo-surrogate": "demo_surrogate.json"}
+NAMED = {"demo": "demo_melanoma.json", "demo-surrogate": "demo_surrogate.json",
+         "cxr": "cxr_pneumonia.json", "cxr-surrogate": "cxr_surrogate.json"}
+SURROGATE_SUFFIX = "-surrogate"
 
 
 def models_dir() -> Path:
@@ -43,7 +46,7 @@ def resolve_card(name_or_path: str | os.PathLike[str]) -> Path:
     if p.is_file():
         raise ModelLoadError(f"{p}: no model card beside it ({p.with_suffix('.json').name}); "
                              "a card says the input size, normalisation and classes")
-    raise ModelLoadError(f"{key}: no such model (use demo, demo-surrogate, or a card path)")
+    raise ModelLoadError(f"{key}: no such model (use {', '.join(NAMED)}, or a card path)")
 
 
 def load_model(name_or_path: str | os.PathLike[str], device: Any = "cpu") -> Any:
@@ -53,12 +56,12 @@ def load_model(name_or_path: str | os.PathLike[str], device: Any = "cpu") -> Any
 
 
 def fitting_model(image: Any) -> str | None:
-    """The first named model whose card says it fits ``image`` (``--model auto``), or
-    None when no shipped model does."""
+    """The first named victim model whose card says it fits ``image`` (``--model auto``),
+    or None when no shipped model does. Surrogates exist to attack with, not to read."""
     from .card import ModelCard
     from .fit import fit_problem
 
-    for name in NAMED:
+    for name in (n for n in NAMED if not n.endswith(SURROGATE_SUFFIX)):
         try:
             card = ModelCard.load(resolve_card(name))
         except ModelLoadError:

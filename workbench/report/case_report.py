@@ -67,6 +67,10 @@ def build_case(path: str | Path, *, model: Any = None, model_name: str = "",
             case["prediction"] = {"model": model_name or model.card.name,
                                   "probabilities": {n: round(float(probs[i]), 4)
                                                     for i, n in enumerate(model.class_names)}}
+            from ..models.fit import fit_caveat
+
+            if caveat := fit_caveat(model.card, image):
+                case["prediction"]["caveat"] = caveat
     outcomes, used, case["findings"] = _findings(image, base, detectors, model)
     from ..engine.case_calibration import case_thresholds
     from ..engine.case_verdict import case_verdict
@@ -161,6 +165,8 @@ def render_html(cases: list[dict[str, Any]], title: str = "Case report") -> str:
             p = case["prediction"]
             parts.append(f"<p>Model <b>{e(p['model'])}</b>: " + ", ".join(
                 f"{e(k)} {v:.3f}" for k, v in p["probabilities"].items()) + "</p>")
+            if p.get("caveat"):
+                parts.append(f"<p style='color:#666'><i>Note: {e(p['caveat'])}.</i></p>")
         if case["findings"]:
             rows = []
             for f in case["findings"]:

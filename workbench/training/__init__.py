@@ -1,4 +1,6 @@
 """Train the two demo melanoma-vs-nevus classifiers that ship in ``resources/models``.
+(The chest X-ray victim and surrogate: ``python -m workbench.training.cxr_models``, see
+that module; both share ``train.train_one``.)
 
 Run as ``python -m workbench.training [--data DIR] [--out resources/models]
 [--epochs N] [--threads 2]``. It writes

@@ -3,7 +3,12 @@ calibratable detector's threshold at a 5% false-positive rate, measured on the c
 training images, never its test split, so that a fresh install gives calibrated
 verdicts and the test split stays free to measure them.
 
-Run: python -m workbench.training.calibrate [--data ../shared/data] [--fpr 0.05]
+Run: python -m workbench.training.calibrate [--model demo|cxr] [--data ../shared/data]
+[--fpr 0.05]
+
+The chest X-ray model's card has a validation split of its own (patients in neither its
+training nor its test split): its calibrations are made on those images and go to
+``resources/calibration/<card name>``.
 
 Paths in the files are relative to the data folder (the images' pixel SHA-256 say which
 images they were, wherever the data lives).
@@ -26,8 +31,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def training_images(data: Path, model: str = "demo") -> list[Path]:
-    """The images of ``model``'s card that are not in its test split."""
+    """The images of ``model``'s card that are not in its test split (its validation
+    split, when the card has one)."""
     card = ModelCard.load(resolve_card(model))
+    if card.split.get("validation_ids"):
+        from .cxr_data import cxr_folder, read_cxr_samples
+
+        wanted = set(card.split["validation_ids"])
+        return [s.path for s in read_cxr_samples(cxr_folder(data)) if s.image_id in wanted]
     test = set(card.split.get("test_ids", []))
     if not test:
         raise SystemExit(f"{card.name}: the card lists no test split; cannot keep it out")
@@ -45,13 +56,17 @@ def _relative(entries: list[dict[str, str]], data: Path) -> list[dict[str, Any]]
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    ap.add_argument("--out", type=Path, default=shipped_calibration_dir())
+    ap.add_argument("--model", default="demo", help="demo or cxr (a named model)")
+    ap.add_argument("--out", type=Path, help="default: resources/calibration, or its "
+                    "<card name> folder for a model other than demo")
     ap.add_argument("--fpr", type=float, default=0.05)
     ap.add_argument("--detector", action="append", help="only these (default: all)")
     args = ap.parse_args(argv)
     data = args.data.resolve()
-    images = training_images(data)
-    model = load_model("demo")
+    images = training_images(data, args.model)
+    model = load_model(args.model)
+    out = args.out or (shipped_calibration_dir() if args.model == "demo"
+                       else shipped_calibration_dir() / model.card.name)
     for info in PluginRegistry().detectors():
         if not (info.ok and info.calibratable) or (args.detector and
                                                    info.name not in args.detector):
@@ -60,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         cal = calibrate(info, {}, images, model=model, fpr=args.fpr, save=False)
         cal.fingerprints = _relative(cal.fingerprints, data)
         cal.skipped = _relative(cal.skipped, data)
-        path = save_calibration(cal, args.out)
+        path = save_calibration(cal, out)
         print(f"{info.name}: threshold {cal.threshold:.6g} at {cal.fpr:.0%} FPR on {cal.n} "
-              f"training images ({len(cal.skipped)} skipped), {time.perf_counter() - start:.0f}"
+              f"clean images ({len(cal.skipped)} skipped), {time.perf_counter() - start:.0f}"
               f" s -> {path}", flush=True)
     return 0
 

@@ -118,6 +118,7 @@ def train_and_ship(model: DemoModel, data: DemoData, args: argparse.Namespace
     # measure the shipped files, through the project's own loader
     metrics = evaluate(load_classifier(card_path), data.images(data.test_ids),
                        data.labels(data.test_ids))
+    metrics.pop("probabilities")
     metrics.update({
         "evaluation": EVAL_PREPROCESSING, "train_seconds": round(seconds, 1),
         "epochs": model.epochs, "train_images": len(model.ids), "init_seed": model.seed,

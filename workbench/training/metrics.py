@@ -19,9 +19,11 @@ EVAL_PREPROCESSING = (
 )
 
 
-def to_unit_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """1 x 3 x H x W float32 in [0, 1]."""
-    return torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).float().div(255.0)
+def to_unit_tensor(image: np.ndarray) -> torch.Tensor:
+    """1 x C x H x W float32 in [0, 1] from H x W x 3 RGB or H x W grey uint8."""
+    t = torch.from_numpy(image)
+    t = t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
+    return t.unsqueeze(0).float().div(255.0)
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -45,10 +47,33 @@ def evaluate(model: Any, images: list[np.ndarray], labels: list[int]) -> dict[st
     pred = probs.argmax(1)
     pos_label = (y == pos).astype(int)
     return {
+        "probabilities": probs[:, pos],
         "accuracy": float((pred == y).mean()),
         "auroc": auroc(probs[:, pos], pos_label),
         "n_test": len(y),
-        "n_test_per_class": {name: int((y == i).sum()) for i, name in enumerate(CLASS_NAMES)},
+        "n_test_per_class": {name: int((y == i).sum()) for i, name in enumerate(
+            getattr(getattr(model, "card", None), "class_names", CLASS_NAMES))},
         "sensitivity": float((pred[pos_label == 1] == pos).mean()),
         "specificity": float((pred[pos_label == 0] != pos).mean()),
     }
+
+
+def auroc_interval(scores: np.ndarray, labels: np.ndarray, groups: list[str],
+                   n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """A 95 % percentile-bootstrap interval of the AUROC, resampling *patients* (every
+    image of a drawn patient comes with it): images of one patient are not independent,
+    and resampling images would give too narrow an interval."""
+    rng = np.random.default_rng(seed)
+    by_group: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        by_group.setdefault(g, []).append(i)
+    members = list(by_group.values())
+    values = []
+    for _ in range(n_boot):
+        drawn = rng.integers(0, len(members), size=len(members))
+        idx = np.fromiter((i for d in drawn for i in members[d]), dtype=int)
+        a = auroc(scores[idx], labels[idx])
+        if a == a:  # both classes drawn
+            values.append(a)
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return float(lo), float(hi)

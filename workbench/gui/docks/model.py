@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QLabel,
+    QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -38,10 +39,13 @@ class ModelPanel(QWidget):
         self.loading: str | None = None  # the model being loaded
         self.model_box = QComboBox()
         # the box never names a model that is not loaded: it starts on "choose a model"
-        self.model_box.addItems([NO_MODEL, "demo", "demo-surrogate", "Load model card…"])
+        from ...models.zoo import NAMED, SURROGATE_SUFFIX
+
+        self.model_box.addItems([NO_MODEL, *NAMED, "Load model card…"])
         self.surrogate_box = QComboBox()
-        self.surrogate_box.addItems([NO_SURROGATE, "demo-surrogate", "demo"])
-        self.surrogate_box.setCurrentText("demo-surrogate")
+        surrogates_first = sorted(NAMED, key=lambda n: not n.endswith(SURROGATE_SUFFIX))
+        self.surrogate_box.addItems([NO_SURROGATE, *surrogates_first])
+        self.surrogate_box.setCurrentText("demo" + SURROGATE_SUFFIX)
         self.device_box = QComboBox()
         self.device_box.addItem("auto")
         self.status = QLabel("No model loaded: choose one above.")
@@ -53,6 +57,14 @@ class ModelPanel(QWidget):
         self.mismatch.setStyleSheet("background: #c98a0a; color: white; padding: 6px; "
                                     "border-radius: 4px; font-weight: bold;")
         self.mismatch.hide()
+        self.use_fitting = QPushButton()  # "Use cxr": the shipped model that fits instead
+        self.use_fitting.hide()
+        self.use_fitting.clicked.connect(lambda: self.load_model(self._fitting or ""))
+        self._fitting: str | None = None
+        self.caveat = QLabel()  # it fits, but the file cannot say so (a grey picture file)
+        self.caveat.setWordWrap(True)
+        self.caveat.setStyleSheet("color: #666; font-style: italic;")
+        self.caveat.hide()
         self.prediction = QTreeWidget()
         self.prediction.setHeaderLabels(["Class", "Probability", ""])
         self.prediction.setRootIsDecorated(False)
@@ -67,6 +79,8 @@ class ModelPanel(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.header)
         layout.addWidget(self.mismatch)
+        layout.addWidget(self.use_fitting)
+        layout.addWidget(self.caveat)
         layout.addWidget(self.prediction)
         layout.addStretch(1)  # spare height below the answer, not between the lines
         self.model_box.activated.connect(self._on_model_choice)
@@ -95,8 +109,14 @@ class ModelPanel(QWidget):
         self.load_model(text)
 
     def load_model(self, name: str) -> None:
+        from ...models.zoo import NAMED, SURROGATE_SUFFIX
+
+        if not name:
+            return
         if self.model_box.findText(name) < 0:
             self.model_box.insertItem(1, name)
+        if name + SURROGATE_SUFFIX in NAMED:  # a victim comes with its own surrogate
+            self.surrogate_box.setCurrentText(name + SURROGATE_SUFFIX)
         self.model_box.setCurrentText(name)
         self.status.setText(f"Loading {name}…")
         self.loading = name
@@ -167,10 +187,12 @@ class ModelPanel(QWidget):
             self._refresh()
 
     def _refresh(self) -> None:
-        from ...models.fit import fit_problem
+        from ...models.fit import fit_caveat, fit_problem
 
         self.prediction.clear()
         self.mismatch.hide()
+        self.use_fitting.hide()
+        self.caveat.hide()
         self.prediction.show()
         s, model, name = self.session, self.study.model, self.study.model_name
         if s is None:
@@ -185,7 +207,12 @@ class ModelPanel(QWidget):
             self.mismatch.setText("⚠ " + problem)
             self.mismatch.show()
             self.prediction.hide()  # not even an empty table of classes
+            self._offer_fitting(s.image)
             return
+        caveat = fit_caveat(model.card, s.image) if s.image is not None else None
+        if caveat:
+            self.caveat.setText("Note: " + caveat + ".")
+            self.caveat.show()
         p = s.prediction(name, self.frame)
         if p is not None:
             self.header.setText(f"{name} on {s.name}" + (f", frame {self.frame + 1}"
@@ -196,6 +223,15 @@ class ModelPanel(QWidget):
             self._classify(s, model, name)
         else:
             self.header.setText(f"{name} on {s.name}: waiting for the image")
+
+    def _offer_fitting(self, image: Any) -> None:
+        """A button for the shipped model that does fit this image, when there is one."""
+        from ...models.zoo import fitting_model
+
+        self._fitting = fitting_model(image)
+        if self._fitting and self._fitting != self.study.model_name:
+            self.use_fitting.setText(f"Use {self._fitting}, which fits this image")
+            self.use_fitting.show()
 
     def _classify(self, session: Any, model: Any, name: str) -> None:
         key = (session.path, name, self.frame)

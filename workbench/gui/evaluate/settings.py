@@ -36,11 +36,16 @@ SPLITS = ("test", "all", "train")
 DEFAULT_ATTACKS = ("pgd",)  # Table 1's headline row; the slow patch attacks are opt-in
 
 
-def default_data_folder() -> str:
-    """The ISIC dermoscopy set beside the checkout, when it is there (the demo models'
-    own data, so the defaults give a meaningful first run)."""
-    isic = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "dermoscopy" / "isic"
-    return str(isic) if isic.is_dir() else ""
+# each shipped model's own data beside the checkout, so the defaults give a meaningful run
+MODEL_DATA = {"demo": ("dermoscopy", "isic"), "cxr": ("cxr-pneumonia",)}
+
+
+def default_data_folder(model: str = "demo") -> str:
+    """The named model's own data set beside the checkout (the ISIC dermoscopy set for
+    the demo), when it is there."""
+    shared = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    folder = shared.joinpath(*MODEL_DATA.get(model, MODEL_DATA["demo"]))
+    return str(folder) if folder.is_dir() else ""
 
 
 def default_out_folder() -> str:
@@ -125,6 +130,19 @@ class EvaluationSettings(QWidget):
             self.surrogate_box.setCurrentText("demo-surrogate")
         self.surrogate_box.setToolTip("Crafts the black-box (transfer) rows; (none) = "
                                       "white-box rows only")
+        self.model_box.currentTextChanged.connect(self._pair_with_model)
+
+    def _pair_with_model(self, name: str) -> None:
+        """A shipped victim brings its own surrogate and, while the data folder is still a
+        default one, its own data set."""
+        from ...models.zoo import NAMED, SURROGATE_SUFFIX
+
+        if name + SURROGATE_SUFFIX in NAMED:
+            self.surrogate_box.setCurrentText(name + SURROGATE_SUFFIX)
+        edit = getattr(self, "data_edit", None)
+        defaults = {default_data_folder(m) for m in MODEL_DATA}
+        if edit is not None and name in MODEL_DATA and edit.text() in defaults:
+            edit.setText(default_data_folder(name))
 
     def _run_box(self) -> QGroupBox:
         self._model_boxes()

@@ -1,0 +1,23 @@
+"""Whether an image's pixels hold colour, judged by content: a chest X-ray saved as an RGB
+JPEG has three samples per pixel and no colour at all. What a model fits, which
+calibration judges an image and how many channels an attack perturbs all depend on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def has_colour(image: Any) -> bool:
+    """More than one sample per pixel, and the channels not all equal."""
+    if not image.is_color:
+        return False
+    frame = image.frame(0)
+    if frame.ndim < 3 or frame.shape[-1] < 3:
+        return False
+    # a strided look rejects a colour photo at once; only a grey-looking image is
+    # checked in full (a coloured annotation in one corner still counts as colour)
+    for view in (frame[::8, ::8], frame):
+        rgb = view[..., :3]
+        if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()):
+            return True
+    return False
