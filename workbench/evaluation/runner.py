@@ -64,6 +64,20 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _weights_sha256(card_path: Path, card: Any) -> str:
+    """The weights file's SHA-256; an ensemble's, over its members' cards and weights."""
+    if card.architecture != "ensemble":
+        return _sha256_file(card_path.parent / card.weights)
+    from ..models.card import ModelCard
+
+    h = hashlib.sha256()
+    for member in card.members:
+        path = card_path.parent / member
+        h.update(bytes.fromhex(_sha256_file(path)))
+        h.update(bytes.fromhex(_weights_sha256(path, ModelCard.load(path))))
+    return h.hexdigest()
+
+
 def _model_entry(name: str) -> dict[str, Any]:
     from ..models.card import ModelCard
     from ..models.zoo import resolve_card
@@ -72,9 +86,10 @@ def _model_entry(name: str) -> dict[str, Any]:
     card = ModelCard.load(card_path)
     return {"name": name, "card": str(card_path.resolve()), "card_name": card.name,
             "architecture": card.architecture,
-            "weights_sha256": _sha256_file(card_path.parent / card.weights),
+            "weights_sha256": _weights_sha256(card_path, card),
             "card_sha256": _sha256_file(card_path), "class_names": list(card.class_names),
-            "positive_class": card.positive_class, "split": card.split}
+            "positive_class": card.positive_class, "split": card.split,
+            "modalities": list(card.fits.modalities)}
 
 
 def _models(spec: EvalSpec) -> tuple[dict[str, Any], dict[str, Any] | None]:

@@ -25,6 +25,17 @@ PAPER_DERMOSCOPY = {
     "universal-patch/white": (0.0, 0.0, 0.997),
     "universal-patch/black": (0.0137, 0.0, 0.976),
 }
+# … and its chest X-ray column (the same table, p. 7 of the seed)
+PAPER_CHEST_XRAY = {
+    "clean": (0.949, 0.937, 0.961),
+    "pgd/white": (0.0, 0.0, 1.0),
+    "pgd/black": (0.151, 0.014, 0.926),
+    "natural-patch/white": (0.921, 0.539, 0.958),
+    "natural-patch/black": (0.921, 0.539, 0.958),
+    "universal-patch/white": (0.0, 0.0, 0.988),
+    "universal-patch/black": (0.097, 0.004, 0.833),
+}
+PAPER_COLUMNS = {"dermoscopy": PAPER_DERMOSCOPY, "chest X-ray": PAPER_CHEST_XRAY}
 # Du-Harpur et al. (2020): share of attacked melanomas classified as nevus afterwards
 # (colour balance: 120 of 782 test images; rotation/translation: 45.6% of those tested).
 PAPER_FLIP_RATES = {"colour-balance/query": 0.1535, "rotation-translation/query": 0.456}
@@ -84,7 +95,12 @@ def detector_matrix(config: dict[str, Any], rows_by_condition: dict[str, list[di
         clean_scores = [s for s in clean_scores if s is not None]
         entry: dict[str, Any] = {"n_clean_scored": len(clean_scores), "conditions": {}}
         cal = load_calibration(name)
-        if cal is not None and (not spec.get("params") or cal.params == spec["params"]):
+        victim = ((config.get("models") or {}).get("victim") or {}).get("card_name", "")
+        # a saved threshold judges this run only when it was measured with this victim
+        # (a model-free detector's says nothing of which images it was measured on
+        # here: a dermoscopy threshold must not judge chest X-rays)
+        if cal is not None and cal.model and cal.model == victim and (
+                not spec.get("params") or cal.params == spec["params"]):
             entry["threshold"], entry["threshold_source"] = cal.threshold, (
                 f"calibration of {cal.date} on {cal.n} clean images at {cal.fpr:.0%} FPR")
         elif len(clean_scores) >= 2:
@@ -120,9 +136,19 @@ def detector_matrix(config: dict[str, Any], rows_by_condition: dict[str, list[di
     return out
 
 
+def paper_domain(config: dict[str, Any]) -> str:
+    """Which of the seed's columns the victim's images belong to: chest X-ray when its
+    card fits CR / DX, else dermoscopy (the shipped demo's)."""
+    victim = (config.get("models") or {}).get("victim") or {}
+    return "chest X-ray" if {"CR", "DX"} & set(victim.get("modalities") or ()) \
+        else "dermoscopy"
+
+
 def summarise(config: dict[str, Any], record: dict[str, Any],
               results: list[dict[str, Any]]) -> dict[str, Any]:
     positive = int(config["positive_index"])
+    domain = paper_domain(config)
+    paper = PAPER_COLUMNS[domain]
     by_cond: dict[str, list[dict]] = {c: [] for c in _conditions(results)}
     for r in _rows(results):
         by_cond[r["condition"]].append(r)
@@ -130,6 +156,7 @@ def summarise(config: dict[str, Any], record: dict[str, Any],
     for cond, rows in by_cond.items():
         table[cond] = condition_metrics(rows, positive, config["seed"] + zlib.crc32(
             cond.encode()) % 10_000)
+        table[cond]["paper"] = paper.get(cond)
         table[cond]["paper_dermoscopy"] = PAPER_DERMOSCOPY.get(cond)
         table[cond]["paper_flip_rate"] = PAPER_FLIP_RATES.get(cond)
     universal = sorted({res["unit"]["condition"] for res in results
@@ -151,6 +178,7 @@ def summarise(config: dict[str, Any], record: dict[str, Any],
             "class_names": config["class_names"], "positive_class":
             config["class_names"][positive], "n_images": len(config["items"]),
             "image_size": config["image_size"], "seed": config["seed"],
+            "paper_domain": domain,
             "config_sha256": record["config_sha256"], "notes": notes}
 
 
@@ -178,10 +206,11 @@ def markdown(summary: dict[str, Any]) -> str:
              "| Condition | n | Accuracy | AUROC | Mean confidence | Mean L2 | Mean L∞ | "
              "Mean L0 (pixels) | "
              "Flip rate (correct positives) | Mean queries | "
-             "Paper: acc / AUROC / conf (flip rate) |",
+             f"Paper ({summary.get('paper_domain', 'dermoscopy')}): acc / AUROC / conf "
+             "(flip rate) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for cond, m in summary["conditions"].items():
-        paper, flip = m.get("paper_dermoscopy"), m.get("paper_flip_rate")
+        paper, flip = m.get("paper", m.get("paper_dermoscopy")), m.get("paper_flip_rate")
         cited = (f"{100 * paper[0]:.2f}% / {paper[1]:.3f} / {100 * paper[2]:.1f}%" if paper
                  else f"({100 * flip:.1f}%)" if flip is not None else "–")
         lines.append(
@@ -237,3 +266,26 @@ def write_outputs(out: Path, config: dict[str, Any], record: dict[str, Any],
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "summary.md").write_text(markdown(summary))
     write_plots(out, config, summary, _rows(results))
+
+
+def two_domain_markdown(summaries: dict[str, dict[str, Any]]) -> str:
+    """Table 1 with one block of columns per domain (ours with 95 % intervals, then the
+    seed's), rows the seed's conditions: e.g. {"dermoscopy": s1, "chest X-ray": s2}."""
+    rows = ["clean", "pgd/white", "pgd/black", "natural-patch/white",
+            "universal-patch/white", "universal-patch/black"]
+    extra = sorted({c for s in summaries.values() for c in s["conditions"]} - set(rows))
+    head = "| Condition | " + " | ".join(
+        f"{d}: ours acc | ours AUROC | paper acc / AUROC" for d in summaries) + " |"
+    lines = ["## Table 1 (Finlayson et al. 2019) in two domains, ours with 95% bootstrap "
+             "intervals", "", head,
+             "|---|" + "---|---|---|" * len(summaries)]
+    for cond in rows + extra:
+        cells = []
+        for domain, s in summaries.items():
+            m = s["conditions"].get(cond)
+            p = PAPER_COLUMNS.get(domain, {}).get(cond)
+            paper = f"{100 * p[0]:.2f}% / {p[1]:.3f}" if p else "–"
+            cells += ([_fmt(m["accuracy"], True), _fmt(m["auroc"]), paper] if m
+                      else ["–", "–", paper])
+        lines.append(f"| {cond} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

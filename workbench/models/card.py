@@ -25,6 +25,9 @@ class ModelCard:
     notes: str = ""
     # what the model was trained on (models.fit.ImageFit); a card without it fits nothing
     fits: Any = None
+    # architecture "ensemble": the member cards (file names beside this one), whose logits
+    # are averaged (an ensemble of surrogates transfers better than any one of them)
+    members: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from .fit import ImageFit
@@ -41,6 +44,7 @@ class ModelCard:
         d["input_size"] = list(self.input_size)
         d["mean"], d["std"] = list(self.mean), list(self.std)
         d["class_names"] = list(self.class_names)
+        d["members"] = list(self.members)
         d["fits"] = self.fits.to_json()
         return d
 
@@ -58,7 +62,7 @@ class ModelCard:
         if missing:
             raise ModelLoadError(f"{path}: model card lacks {', '.join(sorted(missing))}")
         d = {k: v for k, v in d.items() if k in known}
-        for key in ("input_size", "mean", "std", "class_names"):
+        for key in ("input_size", "mean", "std", "class_names", "members"):
             if key in d:
                 d[key] = tuple(d[key])
         card = cls(**d)

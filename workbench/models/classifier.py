@@ -86,6 +86,8 @@ def load_classifier(card_path: str | os.PathLike[str], device: Any = "cpu") -> A
 
     card_path = Path(card_path)
     card = ModelCard.load(card_path)
+    if card.architecture == "ensemble":
+        return _load_ensemble(card_path, card, device)
     weights = card_path.parent / card.weights
     if not weights.is_file():
         raise ModelLoadError(f"{card_path}: weights file {weights} not found")
@@ -101,6 +103,43 @@ def load_classifier(card_path: str | os.PathLike[str], device: Any = "cpu") -> A
     except Exception as exc:
         raise ModelLoadError(f"{weights}: cannot load the weights ({exc})") from None
     model = Classifier(net, card).to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def _load_ensemble(card_path: Path, card: ModelCard, device: Any) -> Any:
+    """The members' Classifiers (each with its own input size and normalisation) in one
+    module whose logits are the mean of theirs."""
+    import torch
+
+    if not card.members:
+        raise ModelLoadError(f"{card_path}: an ensemble card lists no members")
+    members = [load_classifier(card_path.parent / m, device) for m in card.members]
+    for m, name in zip(members, card.members, strict=True):
+        if tuple(m.class_names) != tuple(card.class_names):
+            raise ModelLoadError(f"{card_path}: member {name} has classes "
+                                 f"{list(m.class_names)}, not {list(card.class_names)}")
+
+    class Ensemble(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.members = torch.nn.ModuleList(members)
+            self.card = card
+            self.register_buffer("_where", torch.zeros(()))
+
+        @property
+        def class_names(self) -> tuple[str, ...]:
+            return tuple(card.class_names)
+
+        @property
+        def device(self) -> torch.device:
+            return self._where.device
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.stack([m(x) for m in self.members]).mean(0)
+
+    model = Ensemble().to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
     return model

@@ -75,7 +75,7 @@ def table1_rows(summary: dict[str, Any]) -> list[list[str]]:
     """One row of Table 1 per condition (clean, attack/mode)."""
     rows = []
     for cond, m in summary.get("conditions", {}).items():
-        paper = m.get("paper_dermoscopy")
+        paper = m.get("paper", m.get("paper_dermoscopy"))
         rows.append([
             cond, str(m.get("n", "")), fmt_ci(m.get("accuracy"), pct=True),
             fmt_ci(m.get("auroc")), fmt_ci(m.get("mean_confidence")),
