@@ -201,3 +201,19 @@ def test_shipped_calibrations_judge_only_the_images_they_were_made_on(
     assert cal.model == "cxr_pneumonia"
     cal, note = threshold_for("feature-squeezing", det, det.Params(), demo, image=jpeg)
     assert cal is None and "greyscale" in note  # a dermoscopy threshold never judges it
+
+
+def test_an_evaluation_of_the_chest_model_is_set_beside_the_seed_s_chest_column(
+        shared_data: Path, tmp_path: Path, samples: dict[str, Any]) -> None:
+    from workbench.evaluation.runner import EvalSpec, evaluate
+    from workbench.evaluation.summary import PAPER_CHEST_XRAY, markdown, two_domain_markdown
+
+    spec = EvalSpec(model="cxr", surrogate="cxr-surrogate", data=str(cxr_folder(shared_data)),
+                    out=str(tmp_path / "run"), split="test", limit=2, batch_size=4,
+                    attacks=[{"name": "pgd", "params": {"eps": 0.01, "steps": 2}}])
+    summary = evaluate(spec)
+    assert summary["paper_domain"] == "chest X-ray" and summary["n_images"] == 4
+    assert tuple(summary["conditions"]["pgd/black"]["paper"]) == PAPER_CHEST_XRAY["pgd/black"]
+    assert "Paper (chest X-ray)" in markdown(summary) and "15.10% / 0.014" in markdown(summary)
+    both = two_domain_markdown({"chest X-ray": summary})
+    assert "| clean | " in both and "94.90% / 0.937" in both

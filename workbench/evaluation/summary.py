@@ -79,8 +79,8 @@ def condition_metrics(rows: list[dict[str, Any]], positive: int, seed: int) -> d
     return m
 
 
-def detector_matrix(config: dict[str, Any], rows_by_condition: dict[str, list[dict]]
-                    ) -> dict[str, Any]:
+def detector_matrix(config: dict[str, Any], rows_by_condition: dict[str, list[dict]],
+                    record: dict[str, Any] | None = None) -> dict[str, Any]:
     """For each detector: the threshold (saved calibration when it applies, else the 95th
     percentile of this run's clean scores, marked "in-run"), the false-positive rate on
     clean images, and per attack condition the AUROC clean-vs-attacked and the detection
@@ -95,7 +95,8 @@ def detector_matrix(config: dict[str, Any], rows_by_condition: dict[str, list[di
         clean_scores = [s for s in clean_scores if s is not None]
         entry: dict[str, Any] = {"n_clean_scored": len(clean_scores), "conditions": {}}
         cal = load_calibration(name)
-        victim = ((config.get("models") or {}).get("victim") or {}).get("card_name", "")
+        victim = (((record or {}).get("models") or {}).get("victim") or {}).get(
+            "card_name", "")
         # a saved threshold judges this run only when it was measured with this victim
         # (a model-free detector's says nothing of which images it was measured on
         # here: a dermoscopy threshold must not judge chest X-rays)
@@ -136,10 +137,10 @@ def detector_matrix(config: dict[str, Any], rows_by_condition: dict[str, list[di
     return out
 
 
-def paper_domain(config: dict[str, Any]) -> str:
+def paper_domain(record: dict[str, Any]) -> str:
     """Which of the seed's columns the victim's images belong to: chest X-ray when its
-    card fits CR / DX, else dermoscopy (the shipped demo's)."""
-    victim = (config.get("models") or {}).get("victim") or {}
+    card (in the run record) fits CR / DX, else dermoscopy (the shipped demo's)."""
+    victim = (record.get("models") or {}).get("victim") or {}
     return "chest X-ray" if {"CR", "DX"} & set(victim.get("modalities") or ()) \
         else "dermoscopy"
 
@@ -147,7 +148,7 @@ def paper_domain(config: dict[str, Any]) -> str:
 def summarise(config: dict[str, Any], record: dict[str, Any],
               results: list[dict[str, Any]]) -> dict[str, Any]:
     positive = int(config["positive_index"])
-    domain = paper_domain(config)
+    domain = paper_domain(record)
     paper = PAPER_COLUMNS[domain]
     by_cond: dict[str, list[dict]] = {c: [] for c in _conditions(results)}
     for r in _rows(results):
@@ -174,7 +175,7 @@ def summarise(config: dict[str, Any], record: dict[str, Any],
         notes.append("universal attacks (" + ", ".join(universal) + ") learned their patch on "
                      "the evaluated images themselves (transductive), not on a separate "
                      "training set as Finlayson et al. did")
-    return {"conditions": table, "detectors": detector_matrix(config, by_cond),
+    return {"conditions": table, "detectors": detector_matrix(config, by_cond, record),
             "class_names": config["class_names"], "positive_class":
             config["class_names"][positive], "n_images": len(config["items"]),
             "image_size": config["image_size"], "seed": config["seed"],
