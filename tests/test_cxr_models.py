@@ -48,8 +48,12 @@ def test_the_card_says_what_the_model_is_for(card_path: Path) -> None:
 def test_the_victim_and_the_surrogate_differ_and_no_patient_is_on_two_sides(
         samples: dict[str, Any]) -> None:
     victim, surrogate = ModelCard.load(VICTIM), ModelCard.load(SURROGATE)
-    assert victim.architecture != surrogate.architecture
+    # the seed's black-box setting: the same architecture, trained apart from shared
+    # public weights (here a base network of half the training patients, not ImageNet)
+    assert victim.architecture == surrogate.architecture
     assert victim.metrics["init_seed"] != surrogate.metrics["init_seed"]
+    assert victim.metrics["init"] == surrogate.metrics["init"]
+    assert "half" in victim.metrics["init"]["base"] and "shared base" in victim.notes
     v, s = victim.split, surrogate.split
     train, val, test = (set(v[k]) for k in ("train_patients", "validation_patients",
                                             "test_patients"))

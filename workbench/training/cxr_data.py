@@ -8,7 +8,8 @@ one diagnosis here): 70 % of the patients train, 10 % validate (the detectors'
 calibrations are made on these, never on the test patients), 20 % test. The surrogate
 for black-box attacks trains on another patient split of the training patients: a
 seeded 70 % of them, drawn with another seed, so the two models share some patients and
-neither sees a validation or test patient.
+neither sees a validation or test patient. Both start from one base network trained
+first on a seeded half of the training patients (seed 3): see ``cxr_models``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ CXR_SPLIT_SEED = 0
 CXR_FRACTIONS = {"train": 0.7, "validation": 0.1, "test": 0.2}
 CXR_SURROGATE_SEED = 1
 CXR_SURROGATE_FRACTION = 0.7
+CXR_BASE_SEED = 3
+CXR_BASE_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -123,11 +126,11 @@ def load_cxr_data(folder: Path) -> CxrData:
                               {"surrogate": CXR_SURROGATE_FRACTION,
                                "rest": 1 - CXR_SURROGATE_FRACTION}, CXR_SURROGATE_SEED)
     patients["surrogate"] = surrogate["surrogate"]
-    # a second surrogate's patients (another seed): the ensemble surrogate's other member
-    second = patient_split([s for s in samples if s.patient in train],
-                           {"surrogate": CXR_SURROGATE_FRACTION,
-                            "rest": 1 - CXR_SURROGATE_FRACTION}, CXR_SURROGATE_SEED + 1)
-    patients["surrogate_b"] = second["surrogate"]
+    # the shared base network's patients: half of the training patients (another seed)
+    base = patient_split([s for s in samples if s.patient in train],
+                         {"base": CXR_BASE_FRACTION, "rest": 1 - CXR_BASE_FRACTION},
+                         CXR_BASE_SEED)
+    patients["base"] = base["base"]
     t0 = time.perf_counter()
     grey = {s.image_id: load_grey(s.path) for s in samples}
     data = CxrData(folder, samples, patients, grey)

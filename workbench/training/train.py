@@ -134,13 +134,17 @@ def train_one(name: str, images: list[np.ndarray], labels: list[int], *, arch: s
               epochs: int, seed: int, size: int, lr: float, weight_decay: float, batch_size: int,
               warmup_epochs: int, augment: Any = augment_batch,
               mean: tuple[float, ...] = MEAN, std: tuple[float, ...] = STD,
-              n_classes: int = len(CLASS_NAMES)) -> tuple[torch.nn.Module, float]:
-    """Train a fresh network; returns it (eval mode) and the wall-clock seconds taken.
+              n_classes: int = len(CLASS_NAMES), init: dict[str, Any] | None = None
+              ) -> tuple[torch.nn.Module, float]:
+    """Train a fresh network (or fine-tune ``init``'s weights); returns it (eval mode) and
+    the wall-clock seconds taken.
     ``augment`` makes a batch of views (RGB, or one grey channel the network sees
     repeated, as through the Classifier wrapper)."""
     seed_everything(seed)
     rng = np.random.default_rng(seed)
     net = build_network(arch, n_classes)
+    if init is not None:  # fine-tuning from a base network's weights
+        net.load_state_dict(init)
     stats = (mean, std)
     mean_t = torch.tensor(mean).view(1, 3, 1, 1)
     std_t = torch.tensor(std).view(1, 3, 1, 1)
