@@ -55,6 +55,8 @@ COMMANDS: tuple[Command, ...] = (
             "certs new|import|list|trust|export"),
     Command("plugin", "plugin_kit", "make a new plugin from a template, or check one",
             "plugin new NAME --kind attack|detector | plugin check FILE"),
+    Command("gateway", "gateway", "signing DICOM gateway: sign at capture, forward to PACS",
+            "gateway --port N --pacs AE@HOST:PORT --allow AE"),
     Command("selftest", "selftest", "check this installation end to end",
             "selftest [--no-torch]"),
 )

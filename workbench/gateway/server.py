@@ -1,0 +1,256 @@
+"""The gateway's two halves: the Storage SCP the modality sends to, and the forwarder
+that drains the spool to the PACS, with counts for the status line.
+
+The C-STORE handler answers only after the instance is on disk (fsynced), its record is
+signed and appended to the ledger (fsynced), and both are in the outbox: an instance the
+modality was told is stored can always be verified and is always forwarded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .spool import Spool
+
+log = logging.getLogger("workbench.gateway")
+
+SUCCESS = 0x0000
+CANNOT_UNDERSTAND = 0xC000  # PS3.4 C-STORE "Error: Cannot understand"
+OUT_OF_RESOURCES = 0xA700
+
+
+@dataclass
+class Peer:
+    ae_title: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Peer:
+        """``AE@host:port``."""
+        try:
+            ae, rest = text.split("@", 1)
+            host, port = rest.rsplit(":", 1)
+            return cls(ae, host, int(port))
+        except ValueError:
+            raise ValueError(f"{text!r}: expected AE_TITLE@host:port") from None
+
+
+@dataclass
+class GatewayConfig:
+    ae_title: str
+    host: str
+    port: int
+    pacs: Peer
+    allowed: list[str]  # calling AE titles accepted; anything else is refused
+    spool: Path
+    retry_seconds: float = 5.0
+
+
+@dataclass
+class Counts:
+    received: int = 0
+    signed: int = 0
+    unsigned: int = 0  # not images: forwarded with no capture record (named in the log)
+    forwarded: int = 0
+    refused: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, name: str) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+    def line(self, queued: int) -> str:
+        return (f"received {self.received}, signed {self.signed}, unsigned {self.unsigned}, "
+                f"forwarded {self.forwarded}, queued {queued}, refused {self.refused}")
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig, private_key: Any, key_fingerprint: str,
+                 ledger: Any) -> None:
+        self.config, self.key, self.fingerprint, self.ledger = (
+            config, private_key, key_fingerprint, ledger)
+        self.spool = Spool(config.spool)
+        self.counts = Counts()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._unsigned_heads = 0
+        self._head_lock = threading.Lock()
+        self.server: Any = None
+        self.forwarder: threading.Thread | None = None
+
+    # --- receiving ------------------------------------------------------------------------
+    def handle_store(self, event: Any) -> Any:
+        from ..imaging.errors import ImageLoadError, NoPixelDataError
+        from ..provenance.records.signing import sign_image
+
+        uid = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
+        caller = event.assoc.requestor.ae_title
+        self.counts.add("received")
+        try:
+            path = self.spool.receive(uid, bytes(event.encoded_dataset()))
+        except OSError as exc:
+            self.counts.add("refused")
+            log.error("%s from %s: refused, cannot spool it (%s)", uid, caller, exc)
+            return _status(OUT_OF_RESOURCES, "gateway cannot store it")
+        try:
+            sign_image(path, self.key, ledger=self.ledger)
+            self.counts.add("signed")
+            how = "signed"
+        except NoPixelDataError as exc:
+            self.counts.add("unsigned")
+            how = f"not an image, forwarded without a capture record ({exc.reason})"
+        except ImageLoadError as exc:
+            self.spool.drop(path)
+            self.counts.add("refused")
+            log.error("%s from %s: refused: %s", uid, caller, exc.reason)
+            return _status(CANNOT_UNDERSTAND, exc.reason)
+        except Exception as exc:  # a failure of ours: the modality must keep its copy
+            self.spool.drop(path)
+            self.counts.add("refused")
+            log.error("%s from %s: refused: cannot sign (%s: %s)", uid, caller,
+                      type(exc).__name__, exc)
+            return _status(OUT_OF_RESOURCES, "gateway cannot sign it")
+        self.spool.to_outbox(path)
+        with self._head_lock:
+            self._unsigned_heads += how == "signed"
+        log.info("%s from %s: %s; %s", uid, caller, how, self.status())
+        self._wake.set()
+        return SUCCESS
+
+    def handle_released(self, _event: Any) -> None:
+        """A signed tree head after each association (the batch of one study): deleting
+        records from the end of the ledger no longer goes unnoticed."""
+        with self._head_lock:
+            due, self._unsigned_heads = self._unsigned_heads, 0
+        if due and self.ledger is not None:
+            head = self.ledger.sign_tree_head(self.key, self.fingerprint)
+            log.info("ledger: tree head of %d entries signed", head.tree_size)
+
+    def status(self) -> str:
+        return self.counts.line(len(self.spool.pending()))
+
+    # --- forwarding -----------------------------------------------------------------------
+    def forward_pending(self) -> int:
+        """Send every outbox instance to the PACS; returns how many went. Stops at the
+        first failure (the PACS is down): they stay queued for the next try."""
+        from pynetdicom import AE
+
+        pending = self.spool.pending()
+        if not pending:
+            return 0
+        import pydicom
+
+        contexts: dict[tuple[str, str], None] = {}
+        heads = {}
+        for p in pending[:64]:
+            ds = pydicom.dcmread(p, stop_before_pixels=True)
+            key = (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
+            contexts.setdefault(key, None)
+            heads[p] = key
+        ae = AE(ae_title=self.config.ae_title)
+        for sop_class, syntax in list(contexts)[:128]:
+            ae.add_requested_context(sop_class, [syntax])
+        pacs = self.config.pacs
+        assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.ae_title)
+        if not assoc.is_established:
+            log.warning("PACS %s@%s:%d unreachable; %d instance(s) queued", pacs.ae_title,
+                        pacs.host, pacs.port, len(pending))
+            return 0
+        sent = 0
+        try:
+            for p in heads:
+                status = assoc.send_c_store(p)
+                code = getattr(status, "Status", None)
+                if code is None:  # the association went away
+                    break
+                if code in (0x0000, 0xB000, 0xB007, 0xB006):  # success and warnings
+                    self.spool.forwarded(p, 1)
+                    self.counts.add("forwarded")
+                    sent += 1
+                else:
+                    log.error("PACS refused %s with status 0x%04X; kept queued", p.name, code)
+                    break
+        finally:
+            if assoc.is_established:
+                assoc.release()
+        return sent
+
+    def _forward_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sent = self.forward_pending()
+            except Exception as exc:  # keep trying; the queue is on disk
+                log.error("forwarding failed: %s: %s", type(exc).__name__, exc)
+                sent = 0
+            if sent:
+                log.info("forwarded %d; %s", sent, self.status())
+                continue
+            self._wake.wait(self.config.retry_seconds)
+            self._wake.clear()
+
+    # --- running --------------------------------------------------------------------------
+    def start(self) -> None:
+        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+        from pynetdicom.sop_class import Verification
+
+        dropped = self.spool.recover()
+        if dropped:
+            log.info("removed %d instance(s) that were never acknowledged", dropped)
+        ae = AE(ae_title=self.config.ae_title)
+        # every transfer syntax, compressed ones included: the instance is stored and
+        # forwarded as it came (never transcoded), so the modality's encoding is accepted
+        for context in AllStoragePresentationContexts:
+            ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(Verification)
+        ae.require_calling_aet = list(self.config.allowed)
+        handlers = [(evt.EVT_C_STORE, self.handle_store),
+                    (evt.EVT_C_ECHO, lambda _e: SUCCESS),
+                    (evt.EVT_RELEASED, self.handle_released),
+                    (evt.EVT_REJECTED, self._rejected)]
+        self.server = ae.start_server((self.config.host, self.config.port), block=False,
+                                      evt_handlers=handlers)
+        self.forwarder = threading.Thread(target=self._forward_loop, name="forwarder",
+                                          daemon=True)
+        self.forwarder.start()
+        log.info("gateway %s listening on %s:%d, forwarding to %s@%s:%d; %s",
+                 self.config.ae_title, self.config.host, self.config.port,
+                 self.config.pacs.ae_title, self.config.pacs.host, self.config.pacs.port,
+                 self.status())
+
+    def _rejected(self, event: Any) -> None:
+        self.counts.add("refused")
+        log.warning("association from %s refused: calling AE not allowed",
+                    event.assoc.requestor.ae_title)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self.server is not None:
+            self.server.shutdown()
+        if self.forwarder is not None:
+            self.forwarder.join(timeout=30)
+
+    def serve_forever(self) -> None:
+        self.start()
+        try:
+            while not self._stop.is_set():
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+
+def _status(code: int, comment: str) -> Any:
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.Status = code
+    ds.ErrorComment = comment[:64]  # LO: 64 characters
+    return ds
