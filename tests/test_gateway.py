@@ -6,6 +6,7 @@ outage, and refused for a calling AE not on the list or a malformed instance."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -83,6 +84,47 @@ class Site:
              "--spool", str(tmp / "spool"), "--ledger", str(tmp / "ledger.db"),
              "--retry", "0.5"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         _wait(lambda: _listening(self.port), what="the gateway to listen")
+
+    def start_orthanc(self) -> None:
+        """Orthanc (Debian's package) as the PACS: a generated configuration, its own
+        storage folder, loopback DICOM and HTTP ports."""
+        import json
+
+        orthanc = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
+        if not Path(orthanc).is_file():
+            pytest.skip("Orthanc is not installed (apt-get install orthanc)")
+        self.http = _free_port()
+        db = self.tmp / "orthanc-db"
+        config = {"Name": "workbench-test", "StorageDirectory": str(db),
+                  "IndexDirectory": str(db), "DicomAet": "PACS",
+                  "DicomPort": self.pacs_port, "HttpPort": self.http,
+                  "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
+                  "DicomCheckCalledAet": False, "Plugins": [], "DicomModalities": {},
+                  "UnknownSopClassAccepted": True}
+        cfg = self.tmp / "orthanc.json"
+        cfg.write_text(json.dumps(config))
+        self.pacs = subprocess.Popen([orthanc, str(cfg)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        _wait(lambda: _listening(self.pacs_port) and _listening(self.http),
+              what="Orthanc to listen")
+
+    def orthanc_instances(self) -> dict[str, bytes]:
+        """SOP Instance UID -> the file Orthanc stores, through its REST API."""
+        import json
+        import urllib.request
+
+        base = f"http://127.0.0.1:{self.http}"
+        out = {}
+        with urllib.request.urlopen(f"{base}/instances", timeout=10) as r:
+            ids = json.loads(r.read())
+        for i in ids:
+            with urllib.request.urlopen(f"{base}/instances/{i}/file", timeout=10) as r:
+                data = r.read()
+            import io
+
+            uid = str(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True).SOPInstanceUID)
+            out[uid] = data
+        return out
 
     def start_pacs(self) -> None:
         self.pacs = subprocess.Popen([STORESCP, "+xa", "-aet", "PACS", "-od", str(self.pacs_dir),
@@ -194,3 +236,20 @@ def test_a_stranger_and_a_malformed_instance_are_refused_and_it_keeps_serving(
     run = site.send([pydicom_test_file("MR_small.dcm")])  # still serving
     assert run.returncode == 0
     _wait(lambda: len(_received(site)) == 1, what="the good instance")
+
+
+def test_orthanc_as_the_pacs_holds_each_instance_once_with_its_data_unchanged(
+        site: Site) -> None:
+    import io
+
+    site.start_orthanc()
+    files = [pydicom_test_file(n) for n in FILES]
+    assert site.send(files).returncode == 0
+    assert site.send(files[:1]).returncode == 0  # the modality sends one again
+    want = {str(pydicom.dcmread(f).SOPInstanceUID): f for f in files}
+    _wait(lambda: set(site.orthanc_instances()) == set(want), what="Orthanc to hold them")
+    stored = site.orthanc_instances()
+    assert len(stored) == len(FILES)  # one instance per SOP Instance UID
+    for uid, original in want.items():
+        a, b = pydicom.dcmread(original), pydicom.dcmread(io.BytesIO(stored[uid]))
+        assert a.PixelData == b.PixelData and a.StudyInstanceUID == b.StudyInstanceUID
