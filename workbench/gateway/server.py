@@ -8,6 +8,7 @@ modality was told is stored can always be verified and is always forwarded.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -65,7 +66,8 @@ class Counts:
         with self.lock:
             setattr(self, name, getattr(self, name) + 1)
 
-    def line(self, queued: int) -> str:
+    def line(self, queued_at_start: int) -> str:
+        queued = queued_at_start + self.signed + self.unsigned - self.forwarded
         return (f"received {self.received}, signed {self.signed}, unsigned {self.unsigned}, "
                 f"forwarded {self.forwarded}, queued {queued}, refused {self.refused}")
 
@@ -80,6 +82,7 @@ class Gateway:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._unsigned_heads = 0
+        self._queued_at_start = 0
         self._head_lock = threading.Lock()
         self.server: Any = None
         self.forwarder: threading.Thread | None = None
@@ -116,11 +119,18 @@ class Gateway:
             log.error("%s from %s: refused: cannot sign (%s: %s)", uid, caller,
                       type(exc).__name__, exc)
             return _status(OUT_OF_RESOURCES, "gateway cannot sign it")
-        self.spool.to_outbox(path)
+        try:
+            self.spool.to_outbox(path)
+        except OSError as exc:  # signed, but not safely queued: the modality must resend
+            self.counts.add("refused")
+            log.error("%s from %s: refused, cannot queue it (%s)", uid, caller, exc)
+            return _status(OUT_OF_RESOURCES, "gateway cannot queue it")
         with self._head_lock:
             self._unsigned_heads += how == "signed"
-        log.info("%s from %s: %s; %s", uid, caller, how, self.status())
         self._wake.set()
+        # committed: from here on nothing may turn the answer into a failure
+        with contextlib.suppress(Exception):  # a log line is not worth a false failure
+            log.info("%s from %s: %s; %s", uid, caller, how, self.status())
         return SUCCESS
 
     def handle_released(self, _event: Any) -> None:
@@ -133,7 +143,7 @@ class Gateway:
             log.info("ledger: tree head of %d entries signed", head.tree_size)
 
     def status(self) -> str:
-        return self.counts.line(len(self.spool.pending()))
+        return self.counts.line(self._queued_at_start)
 
     # --- forwarding -----------------------------------------------------------------------
     def forward_pending(self) -> int:
@@ -202,6 +212,7 @@ class Gateway:
         dropped = self.spool.recover()
         if dropped:
             log.info("removed %d instance(s) that were never acknowledged", dropped)
+        self._queued_at_start = len(self.spool.pending())
         ae = AE(ae_title=self.config.ae_title)
         # every transfer syntax, compressed ones included: the instance is stored and
         # forwarded as it came (never transcoded), so the modality's encoding is accepted

@@ -75,9 +75,14 @@ class Spool:
             p.unlink(missing_ok=True)
 
     def pending(self) -> list[Path]:
-        """Outbox instances, oldest first."""
-        files = [p for p in self.outbox.glob("*.dcm")]
-        return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+        """Outbox instances, oldest first (one forwarded meanwhile is simply not listed)."""
+        stamped = []
+        for p in self.outbox.glob("*.dcm"):
+            try:
+                stamped.append((p.stat().st_mtime_ns, p.name, p))
+            except FileNotFoundError:
+                continue
+        return [p for _t, _n, p in sorted(stamped)]
 
     def forwarded(self, path: Path, attempts: int) -> None:
         """Forwarded: keep the record in records/, drop the copy, log it."""
