@@ -85,15 +85,17 @@ class Spool:
         return [p for _t, _n, p in sorted(stamped)]
 
     def forwarded(self, path: Path, attempts: int) -> None:
-        """Forwarded: keep the record in records/, drop the copy, log it."""
-        side = path.with_name(path.name + SIDECAR_SUFFIX)
-        if side.exists():
-            os.replace(side, self.records / side.name)
-        path.unlink(missing_ok=True)
+        """Forwarded: log it, then keep the record in records/ and drop the copy. In this
+        order a crash can only repeat a send (logged twice), never forget one (a kill
+        between the unlink and the log line once left a delivered instance unlogged)."""
         with self._lock, open(self.log, "a") as fh:
             fh.write(f"{path.name}\t{attempts}\n")
             fh.flush()
             os.fsync(fh.fileno())
+        side = path.with_name(path.name + SIDECAR_SUFFIX)
+        if side.exists():
+            os.replace(side, self.records / side.name)
+        path.unlink(missing_ok=True)
         _fsync_dir(self.outbox)
 
     def recover(self) -> int:
