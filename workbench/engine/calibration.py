@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import api
+from ..imaging.colour_content import has_colour
 from .detector_runner import DetectorCancelled, DetectorFailed, run_detector
 
 DEFAULT_FPR = 0.05
@@ -163,11 +164,6 @@ def shipped_calibration_dirs() -> list[Path]:
     subs = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     return [root, *subs]
 
-
-def has_colour(image: Any) -> bool:
-    from ..imaging.colour_content import has_colour as colour_content
-
-    return colour_content(image)
 
 
 def image_modality(image: Any) -> str:

@@ -4,11 +4,29 @@ calibration judges an image and how many channels an attack perturbs all depend 
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from typing import Any
+
+# per image, computed once: the model dock, the fit check, the model input and every
+# detector's calibration lookup all ask, and a grey 12-megapixel picture takes a full
+# comparison of its channels (images are identity-hashed and never change after loading)
+_KNOWN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def has_colour(image: Any) -> bool:
     """More than one sample per pixel, and the channels not all equal."""
+    try:
+        return _KNOWN[image]
+    except (KeyError, TypeError):
+        pass
+    answer = _has_colour(image)
+    with contextlib.suppress(TypeError):  # not weak-referenceable: nothing cached
+        _KNOWN[image] = answer
+    return answer
+
+
+def _has_colour(image: Any) -> bool:
     if not image.is_color:
         return False
     frame = image.frame(0)
