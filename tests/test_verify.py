@@ -4,8 +4,10 @@ right check while lossless re-encodings raise no alarm."""
 from __future__ import annotations
 
 import base64
+import io
 import random
 import shutil
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -95,6 +97,53 @@ def test_lossless_reencode_is_reported_as_reencoded_not_tampered(signed_ct, tmp_
     assert statuses(r)["file"] == "warn"
 
 
+def _rewrite_file_meta(src, dst, *, implementation: str = "1.2.826.0.1.3680043.9999.1",
+                       source_ae: str = "PACS") -> bytes:
+    """What a PACS does when it stores an instance: a new preamble and file meta group
+    (its own implementation UID, the sender's AE title), the data set bytes as received."""
+    from pydicom.filewriter import write_file_meta_info
+
+    from workbench.provenance.records.fingerprint import dataset_offset
+
+    raw = Path(src).read_bytes()
+    with open(src, "rb") as fh:
+        offset = dataset_offset(fh)
+    meta = pydicom.dcmread(src, stop_before_pixels=True).file_meta
+    meta.ImplementationClassUID = implementation
+    meta.SourceApplicationEntityTitle = source_ae
+    buf = io.BytesIO()
+    buf.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(buf, meta, enforce_standard=True)
+    Path(dst).write_bytes(buf.getvalue() + raw[offset:])
+    return raw[offset:]
+
+
+def test_a_pacs_copy_with_its_own_file_meta_is_intact(signed_ct, tmp_path):
+    """A PACS writes its own file meta header for every instance it stores; the data set
+    bytes are the modality's. That copy is the captured instance, not a re-encoding."""
+    out = tmp_path / "pacs" / "CT_small.dcm"
+    out.parent.mkdir()
+    dataset = _rewrite_file_meta(signed_ct, out)
+    assert out.read_bytes() != Path(signed_ct).read_bytes()
+    assert out.read_bytes().endswith(dataset)
+    shutil.copy(sidecar_path(signed_ct), sidecar_path(out))
+    r = verify_image(out, ledger=False)
+    assert r.verdict == "intact", r.summary
+    assert statuses(r)["file"] == "pass"
+    assert "data set bytes identical" in r.check("file").message
+    # and one changed byte of the data set (a private-free, non-identifying one: the
+    # Series Number) behind the same new file meta is still caught
+    ds = pydicom.dcmread(signed_ct)
+    ds.SeriesNumber = int(ds.get("SeriesNumber", 1) or 1) + 1
+    changed = tmp_path / "changed.dcm"
+    ds.save_as(changed)
+    out2 = tmp_path / "pacs" / "CT_changed.dcm"
+    _rewrite_file_meta(changed, out2)
+    shutil.copy(sidecar_path(signed_ct), sidecar_path(out2))
+    r2 = verify_image(out2, ledger=False)
+    assert r2.verdict == "tampered" and statuses(r2)["header"] == "fail", r2.summary
+
+
 @pytest.mark.parametrize(("edit", "named"), [
     (lambda ds: setattr(ds, "PatientName", "Someone^Else"), "changed: PatientName"),
     (lambda ds: setattr(ds, "StudyDate", "19990101"), "changed: StudyDate"),
@@ -118,8 +167,9 @@ def test_any_header_edit_is_tampering_and_named(signed_ct, edit, named):
 
 
 def test_dcmtk_reencodings_keep_the_header(signed_ct, tmp_path):
-    """dcmconv to implicit VR, big endian and with group lengths: a lossless re-encoding,
-    private tags included (CT_small is a GE CT with dozens of them)."""
+    """dcmconv to implicit VR and big endian: a lossless re-encoding, private tags included
+    (CT_small is a GE CT with dozens of them). Group lengths added in the same transfer
+    syntax change only the byte layout: the same instance, as a PACS copy is."""
     if shutil.which("dcmconv") is None:
         pytest.skip("DCMTK is not installed (apt-get install dcmtk)")
     import subprocess
@@ -130,8 +180,11 @@ def test_dcmtk_reencodings_keep_the_header(signed_ct, tmp_path):
         subprocess.run(["dcmconv", *flags, str(signed_ct), str(out)], check=True)
         shutil.copy(sidecar_path(signed_ct), sidecar_path(out))
         r = verify_image(out, ledger=False)
-        assert r.verdict == "re-encoded", (flags, r.summary)
+        same_syntax = flags == ["+g"]
+        assert r.verdict == ("intact" if same_syntax else "re-encoded"), (flags, r.summary)
         assert statuses(r)["header"] == "pass", (flags, r.check("header").message)
+        if same_syntax:
+            assert "only the byte layout differs" in r.check("file").message
 
 
 def test_one_pixel_plus_one_is_named(signed_ct):

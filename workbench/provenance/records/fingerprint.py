@@ -141,6 +141,46 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
+# VRs whose explicit-VR length field is 4 bytes after 2 reserved ones (PS3.5 7.1.2)
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR",
+             b"UT", b"UV"}
+
+
+def dataset_offset(fh: Any) -> int | None:
+    """Where a DICOM file's data set begins, after its preamble and file meta group;
+    None when the file has no ``DICM`` preamble. The file meta (group 0002, always
+    explicit VR little endian) is written anew by every application that stores the
+    instance (a PACS names itself in it), so it is not part of what the modality sent."""
+    fh.seek(0)
+    head = fh.read(132)
+    if len(head) < 132 or head[128:132] != b"DICM":
+        return None
+    offset = 132
+    while True:
+        fh.seek(offset)
+        element = fh.read(12)
+        if len(element) < 8 or element[:2] != b"\x02\x00":  # group 0002, little endian
+            return offset
+        vr = element[4:6]
+        if vr in _LONG_VRS:
+            if len(element) < 12:
+                return offset
+            offset += 12 + int.from_bytes(element[8:12], "little")
+        else:
+            offset += 8 + int.from_bytes(element[6:8], "little")
+
+
+def dataset_sha256(path: str | os.PathLike[str]) -> str | None:
+    """SHA-256 of a DICOM file's data set bytes (everything after the file meta group):
+    equal for the same instance stored by another application. None if not DICOM."""
+    with open(path, "rb") as fh:
+        offset = dataset_offset(fh)
+        if offset is None:
+            return None
+        fh.seek(offset)
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 # --- identifying metadata ----------------------------------------------------------------
 def identity_values(image: MedicalImage,
                     attributes: tuple[str, ...] | list[str] | None = None) -> dict[str, str | None]:
@@ -239,6 +279,17 @@ def hamming_distance(a: str, b: str) -> int:
     return bin(int(a, 16) ^ int(b, 16)).count("1")
 
 
+def _file_fingerprint(image: MedicalImage) -> dict[str, Any]:
+    out: dict[str, Any] = {"sha256": file_sha256(image.path),
+                           "size": Path(image.path).stat().st_size}
+    if image.kind == "dicom" and (ds := dataset_sha256(image.path)) is not None:
+        out["dataset_sha256"] = ds
+        # which encoding the bytes were in: a copy in another one is a re-encoding, a copy
+        # in the same one with the same elements is the same instance laid out anew
+        out["transfer_syntax"] = image.transfer_syntax
+    return out
+
+
 def fingerprints(image: MedicalImage, *, salt: bytes | None = None) -> dict[str, Any]:
     """Everything a capture record holds about one image (the record adds identity,
     time, signer and signature)."""
@@ -254,7 +305,7 @@ def fingerprints(image: MedicalImage, *, salt: bytes | None = None) -> dict[str,
         pixels["unused_bits"] = outside
     return {
         "pixels": pixels,
-        "file": {"sha256": file_sha256(image.path), "size": Path(image.path).stat().st_size},
+        "file": _file_fingerprint(image),
         "metadata": metadata_fingerprint(image, salt),
         "header": header,
         "compressed": (None if (h := compressed_frame_hashes(image)) is None else

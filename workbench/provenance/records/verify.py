@@ -19,6 +19,7 @@ from .fingerprint import (
     PIXEL_ALGORITHM,
     attribute_hmac,
     compressed_frame_hashes,
+    dataset_sha256,
     file_sha256,
     identity_values,
     perceptual_hash,
@@ -94,6 +95,15 @@ def find_record(image: MedicalImage, ledger: Any = None,
     uid = image.metadata.get("SOPInstanceUID") if image.kind == "dicom" else None
     if uid:
         hits = ledger.find(sop_instance_uid=str(uid))
+        if len(hits) > 1:
+            # one UID captured more than once (a modality resending, or sending the same
+            # instance in two encodings): the record of these very bytes, if one is
+            hit = _record_of_these_bytes(image.path, hits)
+            if hit is not None:
+                return _record_of(hit), (f"ledger entry {hit.index} by SOP Instance UID "
+                                         f"and file hash ({len(hits)} records of this UID)")
+            return _record_of(hits[-1]), (f"ledger entry {hits[-1].index} by SOP Instance "
+                                          f"UID (the latest of {len(hits)})")
         if hits:
             return _record_of(hits[-1]), f"ledger entry {hits[-1].index} by SOP Instance UID"
     hits = ledger.find(file_sha256=file_sha256(image.path))
@@ -109,6 +119,17 @@ def find_record(image: MedicalImage, ledger: Any = None,
         return _record_of(entry), (f"ledger entry {entry.index} by perceptual hash "
                                    f"(distance {distance} of 64 bits)")
     return None, "no sidecar, and no ledger entry matches its UID, hashes or appearance"
+
+
+def _record_of_these_bytes(path: str | os.PathLike[str], hits: list) -> Any:
+    """The latest of ``hits`` whose record names this file's bytes or data set bytes."""
+    whole, dataset = file_sha256(path), dataset_sha256(path)
+    for entry in reversed(hits):
+        recorded = _record_of(entry).get("file") or {}
+        if recorded.get("sha256") == whole or (
+                dataset is not None and recorded.get("dataset_sha256") == dataset):
+            return entry
+    return None
 
 
 def _record_of(entry: Any) -> dict:
@@ -183,7 +204,7 @@ def _verify(path: str, image: MedicalImage, record: dict | None,
     checks.append(_metadata_check(image, record))
     checks.append(_header_check(image, record))
     checks.append(_file_check(image, record, checks[-3].status == PASS
-                              and checks[-1].status != FAIL))
+                              and checks[-1].status != FAIL, checks[-1].status == PASS))
     checks.append(_ledger_check(ledger, rid))
 
     result = VerificationResult(path, *_verdict(checks), checks, source, rid)
@@ -363,14 +384,38 @@ def _header_check_of(ds: Any, record: dict) -> Check:
     return Check("header", PASS if same else FAIL, message)
 
 
-def _file_check(image: MedicalImage, record: dict, pixels_ok: bool) -> Check:
-    want = (record.get("file") or {}).get("sha256")
-    if file_sha256(image.path) == want:
+def _file_check(image: MedicalImage, record: dict, pixels_ok: bool,
+                header_ok: bool = False) -> Check:
+    recorded = record.get("file") or {}
+    if file_sha256(image.path) == recorded.get("sha256"):
         return Check("file", PASS, "file bytes identical")
+    want_dataset = recorded.get("dataset_sha256")
+    if want_dataset is not None and dataset_sha256(image.path) == want_dataset:
+        # what an archive does to every instance it stores: only group 0002 is its own
+        return Check("file", PASS, "data set bytes identical (file meta header written anew,"
+                     " as a PACS does)")
+    if (pixels_ok and header_ok and recorded.get("transfer_syntax")
+            and recorded["transfer_syntax"] == image.transfer_syntax
+            and _same_encapsulation(image, record)):
+        # DICOM network transfer and archives rewrite the byte layout (group lengths,
+        # defined or undefined sequence lengths, the file meta) but not the encoding
+        return Check("file", PASS, "same transfer syntax, every covered data element and "
+                     "the pixel data identical; only the byte layout differs (file meta, "
+                     "group lengths), as DICOM network transfer and archives rewrite it")
     if pixels_ok:
         return Check("file", WARN, f"file bytes differ: re-encoded ({image.transfer_syntax_name}),"
                      " pixels intact")
     return Check("file", FAIL, "file bytes differ")
+
+
+def _same_encapsulation(image: MedicalImage, record: dict) -> bool:
+    """Compressed pixel data: the very frame bytes the record names (decoded values alone
+    could hide a lossy re-compression that happens to decode the same). Native: nothing
+    more to compare."""
+    compressed = record.get("compressed")
+    if not compressed:
+        return compressed_frame_hashes(image) is None
+    return compressed_frame_hashes(image) == compressed.get("frames_sha256")
 
 
 def _ledger_check(ledger: Any, rid: str) -> Check:
