@@ -14,6 +14,7 @@ import argparse
 import logging
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 from .plumbing import EXIT_OK, CommandError, passphrase
@@ -41,6 +42,12 @@ def cmd_gateway(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(message)s")
     for noisy in ("pynetdicom", "pynetdicom.assoc", "pynetdicom.events"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # pydicom both logs and warns each odd value it meets, several times per instance:
+    # the warning alone, once per distinct text, as a log line (warnings are process-wide,
+    # so tying them to one instance among concurrent associations could misname it)
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
+    logging.captureWarnings(True)
+    warnings.simplefilter("once")
     config = GatewayConfig(ae_title=args.ae_title, host=args.host, port=args.port,
                            pacs=pacs, allowed=args.allow,
                            spool=Path(args.spool) if args.spool

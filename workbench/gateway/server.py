@@ -60,6 +60,8 @@ class Counts:
     unsigned: int = 0  # not images: forwarded with no capture record (named in the log)
     forwarded: int = 0
     refused: int = 0
+    held: int = 0  # signed, acknowledged, refused by the PACS: kept in spool/held
+    resent: int = 0  # received again while the same bytes were still queued
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str) -> None:
@@ -67,9 +69,11 @@ class Counts:
             setattr(self, name, getattr(self, name) + 1)
 
     def line(self, queued_at_start: int) -> str:
-        queued = queued_at_start + self.signed + self.unsigned - self.forwarded
+        queued = (queued_at_start + self.signed + self.unsigned - self.resent
+                  - self.forwarded - self.held)
         return (f"received {self.received}, signed {self.signed}, unsigned {self.unsigned}, "
-                f"forwarded {self.forwarded}, queued {queued}, refused {self.refused}")
+                f"forwarded {self.forwarded}, queued {queued}, refused {self.refused}"
+                + (f", held {self.held}" if self.held else ""))
 
 
 class Gateway:
@@ -120,7 +124,8 @@ class Gateway:
                       type(exc).__name__, exc)
             return _status(OUT_OF_RESOURCES, "gateway cannot sign it")
         try:
-            self.spool.to_outbox(path)
+            if not self.spool.to_outbox(path):
+                self.counts.add("resent")  # the same bytes were still queued: one forward
         except OSError as exc:  # signed, but not safely queued: the modality must resend
             self.counts.add("refused")
             log.error("%s from %s: refused, cannot queue it (%s)", uid, caller, exc)
@@ -169,12 +174,25 @@ class Gateway:
         pacs = self.config.pacs
         assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.ae_title)
         if not assoc.is_established:
+            if getattr(assoc, "rejected_contexts", None):
+                # it answered, and took none of the contexts proposed (one per SOP class
+                # and transfer syntax of these instances): not an outage
+                for p, key in heads.items():
+                    self._hold(p, "the PACS accepts no presentation context for "
+                               f"{_uid_name(key[0])} in {_uid_name(key[1])}")
+                return 0
             log.warning("PACS %s@%s:%d unreachable; %d instance(s) queued", pacs.ae_title,
                         pacs.host, pacs.port, len(pending))
             return 0
         sent = 0
+        accepted = {(str(c.abstract_syntax), str(c.transfer_syntax[0]))
+                    for c in assoc.accepted_contexts}
         try:
-            for p in heads:
+            for p, key in heads.items():
+                if key not in accepted:  # never transcoded to fit: held, named, kept
+                    self._hold(p, "the PACS accepts no presentation context for "
+                               f"{_uid_name(key[0])} in {_uid_name(key[1])}")
+                    continue
                 status = assoc.send_c_store(p)
                 code = getattr(status, "Status", None)
                 if code is None:  # the association went away
@@ -183,13 +201,23 @@ class Gateway:
                     self.spool.forwarded(p, 1)
                     self.counts.add("forwarded")
                     sent += 1
-                else:
-                    log.error("PACS refused %s with status 0x%04X; kept queued", p.name, code)
+                elif 0xA700 <= code <= 0xA7FF:  # out of resources: try again later
+                    log.warning("PACS out of resources (status 0x%04X) for %s; kept queued",
+                                code, p.name)
                     break
+                else:
+                    comment = getattr(status, "ErrorComment", "") or ""
+                    self._hold(p, f"the PACS refused it with status 0x{code:04X}"
+                               + (f" ({comment})" if comment else ""))
         finally:
             if assoc.is_established:
                 assoc.release()
         return sent
+
+    def _hold(self, path: Path, reason: str) -> None:
+        self.spool.hold(path, reason)
+        self.counts.add("held")
+        log.error("%s: held in %s: %s", path.name, self.spool.held, reason)
 
     def _forward_loop(self) -> None:
         while not self._stop.is_set():
@@ -206,7 +234,7 @@ class Gateway:
 
     # --- running --------------------------------------------------------------------------
     def start(self) -> None:
-        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
         from pynetdicom.sop_class import Verification
 
         dropped = self.spool.recover()
@@ -216,8 +244,8 @@ class Gateway:
         ae = AE(ae_title=self.config.ae_title)
         # every transfer syntax, compressed ones included: the instance is stored and
         # forwarded as it came (never transcoded), so the modality's encoding is accepted
-        for context in AllStoragePresentationContexts:
-            ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        for sop_class in storage_sop_classes():
+            ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
         ae.add_supported_context(Verification)
         ae.require_calling_aet = list(self.config.allowed)
         handlers = [(evt.EVT_C_STORE, self.handle_store),
@@ -256,6 +284,37 @@ class Gateway:
             pass
         finally:
             self.stop()
+
+
+def _uid_name(uid: str) -> str:
+    from pydicom.uid import UID
+
+    name = UID(uid).name
+    return f"{name} ({uid})" if name != uid else uid
+
+
+def storage_sop_classes() -> list[str]:
+    """Every Storage SOP Class: pynetdicom's current ones and the retired ones pydicom
+    knows (Ultrasound Image Storage of 1993, still sent by old scanners). A gateway in
+    front of the PACS must not refuse what the PACS would take."""
+    import keyword as python_keywords
+
+    from pydicom._uid_dict import UID_dictionary
+    from pynetdicom import AllStoragePresentationContexts, register_uid
+    from pynetdicom.service_class import StorageServiceClass
+
+    found = dict.fromkeys(str(c.abstract_syntax) for c in AllStoragePresentationContexts)
+    for uid, (name, kind, _info, _retired, word) in UID_dictionary.items():
+        if uid in found or kind != "SOP Class" or "Storage" not in name or any(
+                w in name for w in ("Commitment", "Management", "Media")):
+            continue
+        if not word.isidentifier() or python_keywords.iskeyword(word):
+            continue
+        # pynetdicom routes a C-STORE by the SOP Class's service: it must know the UID
+        with contextlib.suppress(ValueError):  # already registered (a second gateway)
+            register_uid(uid, word, StorageServiceClass)
+        found[uid] = None
+    return list(found)
 
 
 def _status(code: int, comment: str) -> Any:
