@@ -57,6 +57,12 @@ COMMANDS: tuple[Command, ...] = (
             "plugin new NAME --kind attack|detector | plugin check FILE"),
     Command("gateway", "gateway", "signing DICOM gateway: sign at capture, forward to PACS",
             "gateway --port N --pacs AE@HOST:PORT --allow AE"),
+    Command("pacs", "pacs", "query a PACS (DICOMweb) and retrieve series into a folder",
+            "pacs find|get --url URL"),
+    Command("evidence", "evidence",
+            "a perturbation as DICOM (Parametric Map, Segmentation) and a report as "
+            "Encapsulated PDF, optionally stored to the PACS",
+            "evidence ORIGINAL SUSPECT --out DIR"),
     Command("selftest", "selftest", "check this installation end to end",
             "selftest [--no-torch]"),
 )

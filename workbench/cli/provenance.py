@@ -180,6 +180,14 @@ def _sign_one(f: Path, private_key: Any, ledger: Any, *, force: bool,
 def cmd_verify(args: argparse.Namespace) -> int:
     from ..provenance.records.verify import verify_paths
 
+    if args.pacs and args.paths:
+        raise CommandError("verify either files and folders or --pacs URL, not both")
+    if not args.pacs and not args.paths:
+        raise CommandError("name the files or folders to verify, or --pacs URL")
+    if (args.study or args.since) and not args.pacs:
+        raise CommandError("--study and --since select instances of --pacs URL")
+    if args.study and args.since:
+        raise CommandError("--study UID or --since DATE, not both")
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         raise CommandError(f"{missing[0]}: no such file or folder")
@@ -195,7 +203,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     ledger = _ledger(args)
     bar = None if args.json else ProgressBar("verifying")
     try:
-        if args.engine == "ray":
+        if args.pacs:
+            from .pacs import verify_pacs
+
+            results = verify_pacs(args, ledger, bar)
+        elif args.engine == "ray":
             from ..provenance.records.verify_batch import VerifyBatchError, verify_paths_on_ray
 
             try:
@@ -216,8 +228,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for r in results:
             print_json_line(r.to_json())
     else:
-        _print_table(results)
+        # an archive's instances by SOP Instance UID (the path is their WADO-RS address)
+        _print_table(results, [r.path.rsplit("/", 1)[-1] for r in results]
+                     if args.pacs else None)
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
 
 
 def _display_names(paths: list[str]) -> list[str]:
@@ -231,10 +246,10 @@ def _display_names(paths: list[str]) -> list[str]:
     return [os.path.relpath(os.path.abspath(p), common) for p in paths]
 
 
-def _print_table(results: list) -> None:
+def _print_table(results: list, shown: list[str] | None = None) -> None:
     marks = {"pass": "ok", "fail": "FAIL", "warn": "warn", "skip": "-"}
     names = ("signature", "signer", "pixels", "metadata", "header", "file", "ledger")
-    shown = _display_names([r.path for r in results])
+    shown = shown or _display_names([r.path for r in results])
     width = max([len(n) for n in shown] + [4])
     print(f"{'file':<{width}}  {'verdict':<17} " + " ".join(f"{n:<9}" for n in names)
           + " standard")
@@ -428,8 +443,13 @@ def _sign_arguments(s: argparse.ArgumentParser) -> None:
 
 
 def _verify_arguments(v: argparse.ArgumentParser) -> None:
-    v.add_argument("paths", nargs="+", metavar="PATH")
+    v.add_argument("paths", nargs="*", metavar="PATH")
     v.add_argument("--json", action="store_true", help="one JSON object per file")
+    pacs = v.add_argument_group("an archive where it lives (DICOMweb)")
+    pacs.add_argument("--pacs", metavar="URL",
+                      help="verify the PACS's instances, e.g. http://host:8042/dicom-web")
+    pacs.add_argument("--study", metavar="UID", help="only this study")
+    pacs.add_argument("--since", metavar="DATE", help="only studies dated DATE or later")
     v.add_argument("--engine", choices=("inprocess", "ray"), default="inprocess",
                    help="where files are verified: here (default), or as Ray tasks in "
                         "chunks of 16 files; same results, same order")
@@ -465,3 +485,9 @@ def _ledger_arguments(led: argparse.ArgumentParser) -> None:
 
 ARGUMENTS = {"keys": _keys_arguments, "sign": _sign_arguments, "verify": _verify_arguments,
              "ledger": _ledger_arguments}
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    from ..pacs.dicomweb import PacsError
+
+    return (PacsError,)
