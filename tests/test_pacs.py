@@ -182,3 +182,16 @@ def test_capture_to_archive_then_verify_where_it_lives(tmp_path: Path,
         assert str(ds.SOPInstanceUID) in table.stdout and "tampered" in table.stdout
     finally:
         site.stop()
+
+
+def test_verify_pacs_on_ray_gives_the_in_process_results(archive) -> None:
+    """The same archive verified by both engines: the same instances, verdicts and
+    messages, named by their WADO-RS address (the temporary copies never show)."""
+    pytest.importorskip("ray", reason="the Ray engine needs ray (pip install ray)")
+    site, url = archive
+    runs = [_workbench(site, "verify", "--pacs", url, "--no-ledger", "--json",
+                       *engine) for engine in ([], ["--engine", "ray", "--workers", "2"])]
+    here, ray = ([(r["path"], r["verdict"], r["summary"]) for r in _lines(run)] for run in runs)
+    assert len(here) == len(FILES) and here == ray
+    assert all(p.startswith(url + "/studies/") and v == "unsigned" for p, v, _s in here)
+    assert all("workbench-pacs-" not in s for _p, _v, s in here)

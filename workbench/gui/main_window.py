@@ -200,6 +200,16 @@ class MainWindow(QMainWindow):
             self.signing.verify(self.study.open(f), background=True)
         return added
 
+    def open_from_pacs(self) -> Any:
+        """File > Open from PACS (non-modal; one dialog per window, raised if open)."""
+        from .dialogs.pacs_open import OpenFromPacsDialog
+
+        if getattr(self, "pacs_dialog", None) is None:
+            self.pacs_dialog = OpenFromPacsDialog(self)
+        self.pacs_dialog.show()
+        self.pacs_dialog.raise_()
+        return self.pacs_dialog
+
     def open_demo(self) -> list[str]:
         from ..demo import demo_files
 

@@ -64,6 +64,7 @@ def build_menus(w: Any) -> None:
     w.open_action = _action(w, "&Open File…", w.opener.choose_files,
                             QKeySequence.StandardKey.Open)
     w.open_folder_action = _action(w, "Open &Folder…", w.opener.choose_folder, "Ctrl+Shift+O")
+    w.open_pacs_action = _action(w, "Open from &PACS…", w.open_from_pacs, "Ctrl+Shift+P")
     w.demo_action = _action(w, "Open &Demo Study", w.open_demo)
     w.report_action = _action(w, "&Export Report…", w.export_report, "Ctrl+E")
     w.preferences_action = _action(w, "&Preferences…", w.open_preferences,
@@ -71,7 +72,7 @@ def build_menus(w: Any) -> None:
     w.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
     w.recent_menu = file_menu.addMenu("Open &Recent")
     w.recent_menu.aboutToShow.connect(lambda: _fill_recent(w))
-    for a in (w.open_action, w.open_folder_action, w.demo_action):
+    for a in (w.open_action, w.open_folder_action, w.open_pacs_action, w.demo_action):
         file_menu.addAction(a)
     file_menu.insertMenu(w.demo_action, w.recent_menu)
     for group in ((w.report_action,), (w.preferences_action,),

@@ -1,0 +1,81 @@
+"""File > Open from PACS against a real archive (Orthanc with its DICOMweb plugin, on
+loopback ports the test picks): search, choose a study and a series, retrieve with
+progress, and the study list holds the archive's very instance; a dead archive is a
+message in the dialog, never a frozen or crashed window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+import pytest
+from conftest import pydicom_test_file
+
+pytest.importorskip("dicomweb_client", reason="Open from PACS needs dicomweb-client")
+pytest.importorskip("pynetdicom", reason="the test site needs pynetdicom")
+
+from dicom_site import Site  # noqa: E402 (after the skips: it needs DCMTK)
+
+FILES = ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm"]
+
+
+@pytest.fixture
+def archive(tmp_path: Path):
+    site = Site(tmp_path, gateway=False)
+    site.start_orthanc()
+    url = site.dicomweb
+    for name in FILES:
+        site.upload(pydicom_test_file(name).read_bytes())
+    yield url
+    site.stop()
+
+
+def test_open_a_study_from_the_pacs_into_the_study_list(window, qtbot, archive) -> None:
+    source = pydicom_test_file("MR_small.dcm")
+    want = pydicom.dcmread(source, stop_before_pixels=True)
+    window.open_pacs_action.trigger()
+    dialog = window.pacs_dialog
+    qtbot.waitExposed(dialog)
+    dialog.url.setText(archive)
+    dialog.modality.setCurrentText("MR")  # the search is by modality
+    qtbot.mouseClick(dialog.search_button, qtbot_button())
+    qtbot.waitUntil(lambda: dialog.study_table.rowCount() >= 1 and dialog.job is None,
+                    timeout=30000)
+    uids = [s.study_uid for s in dialog.studies]
+    assert str(want.StudyInstanceUID) in uids
+    assert all("MR" in s.modalities for s in dialog.studies)
+    dialog.study_table.selectRow(uids.index(str(want.StudyInstanceUID)))
+    qtbot.waitUntil(lambda: dialog.series_table.rowCount() == 1 and dialog.job is None,
+                    timeout=30000)
+    dialog.series_table.selectRow(0)
+    assert dialog.retrieve_button.isEnabled()
+    qtbot.mouseClick(dialog.retrieve_button, qtbot_button())
+    qtbot.waitUntil(lambda: bool(dialog.opened_paths), timeout=60000)
+    (path,) = dialog.opened_paths
+    assert Path(path).read_bytes() == source.read_bytes()  # the archive's bytes, as stored
+    qtbot.waitUntil(lambda: window.study.current is not None
+                    and window.study.current.path == path and
+                    window.study.current.image is not None, timeout=30000)
+    image = window.study.current.image
+    assert str(image.metadata.SOPInstanceUID) == str(want.SOPInstanceUID)
+    assert "1 instance(s) retrieved and opened" in dialog.status.text()
+    assert not dialog.progress.isVisible()
+
+
+def test_a_dead_archive_is_a_message_in_the_dialog(window, qtbot) -> None:
+    dialog = window.open_from_pacs()
+    dialog.url.setText("http://127.0.0.1:9/dicom-web")
+    qtbot.mouseClick(dialog.search_button, qtbot_button())
+    qtbot.waitUntil(lambda: "cannot reach the PACS" in dialog.status.text(), timeout=30000)
+    assert dialog.search_button.isEnabled() and dialog.study_table.rowCount() == 0
+    dialog.url.setText("ftp://nowhere")
+    qtbot.mouseClick(dialog.search_button, qtbot_button())
+    qtbot.waitUntil(lambda: "http://" in dialog.status.text()
+                    and dialog.job is None, timeout=30000)
+    assert window.isVisible()
+
+
+def qtbot_button():
+    from PySide6.QtCore import Qt
+
+    return Qt.MouseButton.LeftButton
