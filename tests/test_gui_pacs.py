@@ -79,3 +79,52 @@ def qtbot_button():
     from PySide6.QtCore import Qt
 
     return Qt.MouseButton.LeftButton
+
+
+def test_evidence_of_the_compared_pair_goes_to_the_pacs(window, qtbot, tmp_path) -> None:
+    """File > Export Evidence as DICOM on the pair in the Compare tab: the map and the
+    segmentation are written, stored to Orthanc, and name the suspect as their source."""
+    import io
+    import json
+
+    (tmp_path / "site").mkdir()
+    site = Site(tmp_path / "site", gateway=False)
+    site.start_orthanc()
+    try:
+        original = tmp_path / "CT_small.dcm"
+        ds = pydicom.dcmread(pydicom_test_file("CT_small.dcm"))
+        ds.save_as(original)
+        arr = ds.pixel_array.copy()
+        arr[40:50, 60:75] += 200  # a 10 x 15 square changed
+        ds.PixelData = arr.tobytes()
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        suspect = tmp_path / "CT_small_altered.dcm"
+        ds.save_as(suspect)
+        window.open_paths([original, suspect])
+        for p in (original, suspect):
+            window.study_list.select_path(str(p))
+            qtbot.waitUntil(lambda p=p: (c := window.study.current) is not None
+                            and c.path == str(p) and c.image is not None, timeout=30000)
+        assert window.compare_current(str(original))
+        out = tmp_path / "evidence"
+        job = window.export_evidence(str(out), f"PACS@127.0.0.1:{site.pacs_port}", ask=False)
+        assert job is not None
+        qtbot.waitUntil(lambda: getattr(window, "last_evidence", None) is not None,
+                        timeout=60000)
+        result = window.last_evidence["result"]
+        assert result.changed_pixels == 150
+        assert sorted(p.name for p in result.files) == ["changed_seg.dcm",
+                                                        "perturbation_pm.dcm"]
+        assert all(s.ok for s in window.last_evidence["stored"])
+        stored = site.orthanc_instances()
+        for f in result.files:
+            written = pydicom.dcmread(f)
+            held = pydicom.dcmread(io.BytesIO(stored[str(written.SOPInstanceUID)]))
+            assert held.StudyInstanceUID == ds.StudyInstanceUID
+            refs = [r.ReferencedSOPInstanceUID for s in held.ReferencedSeriesSequence
+                    for r in s.ReferencedInstanceSequence]
+            assert str(ds.SOPInstanceUID) in refs  # the suspect it describes
+        assert "stored to PACS@" in window.statusBar().currentMessage()
+        assert json.loads(site._get("/statistics"))["CountInstances"] == 2
+    finally:
+        site.stop()

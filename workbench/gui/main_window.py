@@ -266,6 +266,12 @@ class MainWindow(QMainWindow):
 
         return export_report(self, target)
 
+    def export_evidence(self, out_dir: str | None = None, send: str | None = None,
+                        *, ask: bool = True) -> Any:
+        from .evidence_export import export_evidence
+
+        return export_evidence(self, out_dir, send, ask=ask)
+
     def run_detectors(self) -> bool:
         return self.detectors.run_on(self.study.current)
 

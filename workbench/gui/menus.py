@@ -67,6 +67,7 @@ def build_menus(w: Any) -> None:
     w.open_pacs_action = _action(w, "Open from &PACS…", w.open_from_pacs, "Ctrl+Shift+P")
     w.demo_action = _action(w, "Open &Demo Study", w.open_demo)
     w.report_action = _action(w, "&Export Report…", w.export_report, "Ctrl+E")
+    w.evidence_action = _action(w, "Export E&vidence as DICOM…", w.export_evidence)
     w.preferences_action = _action(w, "&Preferences…", w.open_preferences,
                                    QKeySequence.StandardKey.Preferences)
     w.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
@@ -75,7 +76,7 @@ def build_menus(w: Any) -> None:
     for a in (w.open_action, w.open_folder_action, w.open_pacs_action, w.demo_action):
         file_menu.addAction(a)
     file_menu.insertMenu(w.demo_action, w.recent_menu)
-    for group in ((w.report_action,), (w.preferences_action,),
+    for group in ((w.report_action, w.evidence_action), (w.preferences_action,),
                   (_action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit),)):
         file_menu.addSeparator()
         for a in group:
