@@ -80,13 +80,22 @@ class Site:
         if gateway:
             self.start_gateway()
 
-    def start_gateway(self) -> None:
+    def start_gateway(self, config: Path | None = None) -> None:
+        """The gateway on ``self.port``, set by options; with ``config``, by that file
+        alone (``--config FILE``), which must name ``self.port``."""
+        options = ["--config", str(config)] if config is not None else [
+            "--port", str(self.port), "--pacs", f"PACS@127.0.0.1:{self.pacs_port}",
+            "--allow", "MODALITY", "--spool", str(self.tmp / "spool"),
+            "--ledger", str(self.tmp / "ledger.db"), "--retry", "0.5"]
         self.gateway = subprocess.Popen(
-            [sys.executable, "-m", "workbench", "gateway", "--port", str(self.port),
-             "--pacs", f"PACS@127.0.0.1:{self.pacs_port}", "--allow", "MODALITY",
-             "--spool", str(self.tmp / "spool"), "--ledger", str(self.tmp / "ledger.db"),
-             "--retry", "0.5"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        _wait(lambda: _listening(self.port), what="the gateway to listen")
+            [sys.executable, "-m", "workbench", "gateway", *options], env=self.env,
+            stdout=self.log, stderr=subprocess.STDOUT)
+        gateway = self.gateway
+        _wait(lambda: _listening(self.port) or gateway.poll() is not None,
+              what="the gateway to listen")
+        if gateway.poll() is not None:  # it refused to start: say why, now
+            raise AssertionError(f"the gateway exited with {gateway.returncode}: "
+                                 f"{self.text()[-2000:]}")
 
     def start_orthanc(self) -> None:
         """Orthanc (Debian's package) as the PACS: a generated configuration, its own

@@ -84,7 +84,7 @@ def test_the_first_window_imports_nothing_heavy():
     the first image or the first model, not on the path to the first paint (a view's
     clear() importing numpy put 3x a bare PySide6 window on the clock)."""
     heavy = ("numpy", "torch", "torchvision", "scipy", "matplotlib", "cv2", "ray", "c2pa",
-             "pynetdicom", "pydicom", "PIL")
+             "pynetdicom", "pydicom", "PIL", "highdicom", "dicomweb_client", "requests")
     code = ("import sys\nfrom PySide6.QtWidgets import QApplication\napp = QApplication([])\n"
             "from workbench.gui.main_window import MainWindow\nw = MainWindow()\nw.show()\n"
             "app.processEvents()\n"

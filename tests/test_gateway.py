@@ -195,3 +195,73 @@ def test_killed_at_random_moments_nothing_acknowledged_is_lost(site: Site, tmp_p
     assert len(uids) - len(set(uids)) <= kills
     restarts = site.text().count("listening on") - 1
     assert restarts >= kills
+
+
+def _config_site(tmp_path: Path, allow: list[str]) -> tuple[Site, Path]:
+    """A site whose gateway is set by a configuration file alone: relative spool, ledger
+    and passphrase file (taken from the file's folder), and no passphrase in the
+    environment, so the key opens only through the file's passphrase_file."""
+    site = Site(tmp_path, gateway=False)
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    secret = etc / "passphrase"
+    secret.write_text(site.env.pop("WORKBENCH_KEY_PASSPHRASE") + "\n")
+    secret.chmod(0o600)
+    config = etc / "gateway.toml"
+    config.write_text(f"""\
+[gateway]
+ae_title = "WB_GATEWAY"
+host = "127.0.0.1"
+port = {site.port}
+spool = "spool"
+ledger = "ledger.db"
+retry_seconds = 0.5
+allow = {allow!r}
+
+[pacs]
+ae_title = "PACS"
+host = "127.0.0.1"
+port = {site.pacs_port}
+
+[key]
+passphrase_file = "passphrase"
+""".replace("'", '"'))
+    return site, config
+
+
+def test_a_gateway_set_by_its_configuration_file_alone_signs_and_forwards(
+        tmp_path: Path) -> None:
+    site, config = _config_site(tmp_path, ["CT_SCANNER", "MODALITY"])
+    try:
+        site.start_pacs()
+        site.start_gateway(config)
+        assert f"configuration: {config}" in site.text()  # the start-up line says whence
+        assert "from the command line" not in site.text()
+        files = [pydicom_test_file(n) for n in FILES[:2]]
+        run = site.send(files, calling="CT_SCANNER")
+        assert run.returncode == 0, run.stdout + run.stderr
+        want = {str(pydicom.dcmread(f).SOPInstanceUID) for f in files}
+        _wait(lambda: set(_received(site)) == want, what="the PACS to hold both instances")
+        spool = tmp_path / "etc" / "spool"  # relative to the file, not the working folder
+        _wait(lambda: len(list((spool / "records").glob("*.wbsig.json"))) == 2,
+              what="the records in the file's spool")
+        assert (tmp_path / "etc" / "ledger.db").is_file()
+        assert not (tmp_path / "spool").exists()
+    finally:
+        site.stop()
+
+
+def test_a_calling_ae_not_in_the_files_allow_list_is_refused(tmp_path: Path) -> None:
+    site, config = _config_site(tmp_path, ["CT_SCANNER"])
+    try:
+        site.start_pacs()
+        site.start_gateway(config)
+        run = site.send([pydicom_test_file("CT_small.dcm")])  # as MODALITY: not listed
+        assert run.returncode != 0
+        _wait(lambda: "association from MODALITY refused" in site.text(), what="the log")
+        assert not list((tmp_path / "etc" / "spool" / "outbox").glob("*.dcm"))
+        assert site.send([pydicom_test_file("CT_small.dcm")],
+                         calling="CT_SCANNER").returncode == 0
+        _wait(lambda: len(_received(site)) == 1, what="the listed caller's instance")
+    finally:
+        site.stop()

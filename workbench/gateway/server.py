@@ -51,6 +51,7 @@ class GatewayConfig:
     allowed: list[str]  # calling AE titles accepted; anything else is refused
     spool: Path
     retry_seconds: float = 5.0
+    source: str = ""  # where the settings came from, for the start-up log line
 
 
 @dataclass
@@ -257,10 +258,11 @@ class Gateway:
         self.forwarder = threading.Thread(target=self._forward_loop, name="forwarder",
                                           daemon=True)
         self.forwarder.start()
-        log.info("gateway %s listening on %s:%d, forwarding to %s@%s:%d; %s",
+        log.info("gateway %s listening on %s:%d, forwarding to %s@%s:%d; %s%s",
                  self.config.ae_title, self.config.host, self.config.port,
                  self.config.pacs.ae_title, self.config.pacs.host, self.config.pacs.port,
-                 self.status())
+                 self.status(),
+                 f"; configuration: {self.config.source}" if self.config.source else "")
 
     def _rejected(self, event: Any) -> None:
         self.counts.add("refused")
