@@ -97,14 +97,15 @@ class Site:
             raise AssertionError(f"the gateway exited with {gateway.returncode}: "
                                  f"{self.text()[-2000:]}")
 
-    def start_orthanc(self) -> None:
+    def start_orthanc(self, *, same_ports: bool = False) -> None:
         """Orthanc (Debian's package) as the PACS: a generated configuration, its own
         storage folder, loopback DICOM and HTTP ports, and DICOMweb when its plugin is
         installed (orthanc-dicomweb)."""
         orthanc = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
         if not Path(orthanc).is_file():
             pytest.skip("Orthanc is not installed (apt-get install orthanc)")
-        self.http = _free_port()
+        if not same_ports:  # a restart keeps its ports and storage: the same PACS back
+            self.http = _free_port()
         db = self.tmp / "orthanc-db"
         config = {"Name": "workbench-test", "StorageDirectory": str(db),
                   "IndexDirectory": str(db), "DicomAet": "PACS",
@@ -116,6 +117,8 @@ class Site:
                   "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}
         cfg = self.tmp / "orthanc.json"
         cfg.write_text(json.dumps(config))
+        if getattr(self, "orthanc_log", None) is not None:
+            self.orthanc_log.close()  # a restart: one log file, one handle
         self.orthanc_log = open(self.tmp / "orthanc.log", "a")  # noqa: SIM115 (closed in stop)
         self.pacs = subprocess.Popen([orthanc, str(cfg)], stdout=self.orthanc_log,
                                      stderr=subprocess.STDOUT)

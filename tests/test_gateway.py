@@ -73,6 +73,26 @@ def test_a_pacs_outage_queues_and_nothing_is_lost(site: Site) -> None:
     assert len(list((site.tmp / "spool" / "records").glob("*.wbsig.json"))) == 2
 
 
+def test_orthanc_stopped_during_sending_then_back_nothing_lost(site: Site) -> None:
+    """The PACS (Orthanc) goes down between two sends: the second batch is queued, and
+    once Orthanc is back (same storage, same ports) every instance is in it, once."""
+    site.start_orthanc()
+    files = [pydicom_test_file(n) for n in FILES]
+    assert site.send(files[:2]).returncode == 0
+    _wait(lambda: len(site.orthanc_instances()) == 2, what="the first two in Orthanc")
+    site.pacs.terminate()
+    site.pacs.wait(timeout=30)
+    assert site.send(files[2:]).returncode == 0  # the gateway still takes them
+    outbox = site.tmp / "spool" / "outbox"
+    _wait(lambda: "unreachable" in site.text(), what="the outage in the log")
+    assert len(list(outbox.glob("*.dcm"))) == 2
+    site.start_orthanc(same_ports=True)
+    want = {str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files}
+    _wait(lambda: set(site.orthanc_instances()) == want, timeout=120,
+          what="the queued instances after Orthanc came back")
+    _wait(lambda: not list(outbox.glob("*.dcm")), what="the outbox to empty")
+
+
 def test_a_stranger_and_a_malformed_instance_are_refused_and_it_keeps_serving(
         site: Site, tmp_path: Path) -> None:
     site.start_pacs()
