@@ -8,7 +8,15 @@ images (which plugin, which parameters) and a reference to the source image. Enh
 (multi-frame functional group) objects carry that reference where their IOD wants it, in
 a Derivation Image functional group, with Frame Type DERIVED and without the MR Pulse
 Sequence attributes that only an ORIGINAL image may have. Pixels are stored uncompressed
-in Explicit VR Little Endian, whatever the source's byte order.
+in Explicit VR Little Endian, whatever the source's byte order, in the pixel data element
+the source used (Float Pixel Data stays float) and packed 1 bit per pixel when Bits
+Allocated is 1 (a BINARY Segmentation). Every frame is kept, the attacked one replaced; a
+palette colour image becomes RGB, every frame rendered through its palette.
+
+What cannot be written faithfully is refused with an :class:`ExportError` naming the
+source and why: values its Bits Stored cannot hold (a BINARY segmentation given anything
+but 0 and 1 among them; a reader would mask them to other values), or a frame of another
+shape than the image's. A written copy is always one the workbench's loader reads back.
 """
 
 from __future__ import annotations
@@ -23,6 +31,17 @@ from .medical_image import MedicalImage
 from .model_input import ValueMapping, channels_last
 
 ADVERSARIAL_SERIES_DESCRIPTION = "ADVERSARIAL RESEARCH IMAGE - NOT FOR CLINICAL USE"
+# The pixel data element a source may carry its image in, and its VR on disk.
+_PIXEL_ELEMENTS = {"FloatPixelData": "OF", "DoubleFloatPixelData": "OD"}
+_PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)  # Float, Double Float, Pixel Data
+
+
+class ExportError(ValueError):
+    """An image save_derived will not write. ``str(err)`` is "<file>: <reason>"."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"{self.path}: {reason}")
 
 
 def save_derived(original: MedicalImage, x01: np.ndarray, mapping: ValueMapping,
@@ -31,7 +50,7 @@ def save_derived(original: MedicalImage, x01: np.ndarray, mapping: ValueMapping,
     photos, DICOM for DICOM. Refuses to overwrite the original."""
     out = Path(out_path)
     if out.exists() and out.resolve() == Path(original.path).resolve():
-        raise ValueError(f"{out}: refusing to overwrite the original image")
+        raise ExportError(out, "refusing to overwrite the original image")
     out.parent.mkdir(parents=True, exist_ok=True)
     stored = channels_last(mapping.to_stored(x01)) if x01.ndim == 3 else mapping.to_stored(x01)
     if original.kind == "photo":
@@ -58,27 +77,27 @@ def _save_dicom(original: MedicalImage, stored: np.ndarray, mapping: ValueMappin
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     ds = copy.deepcopy(original.metadata)
-    pixels = np.array(original.pixels, copy=True)
     if original.is_palette or (mapping.channels == 3 and original.samples_per_pixel < 3):
-        pixels = None  # the attacked rendering replaces the image: RGB, one frame
-    if pixels is not None:
+        # the attacked rendering replaces the image: RGB, the other frames rendered too
+        pixels = _rendered_frames(original, stored, frame)
+        for kw in ("RedPaletteColorLookupTableDescriptor", "GreenPaletteColorLookupTableDescriptor",
+                   "BluePaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData",
+                   "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData",
+                   "SmallestImagePixelValue", "LargestImagePixelValue"):
+            if kw in ds:
+                delattr(ds, kw)  # they describe palette indices, not RGB
+        ds.BitsAllocated = ds.BitsStored = 8
+        ds.HighBit = 7
+        ds.PixelRepresentation = 0
+    else:
+        _check_frame(original, stored, frame)
+        pixels = np.array(original.pixels, copy=True)
         pixels = pixels.astype(pixels.dtype.newbyteorder("="))
         if original.n_frames > 1:
             pixels[frame] = stored
         else:
             pixels = stored
-    else:
-        pixels = stored
-        if "NumberOfFrames" in ds:
-            ds.NumberOfFrames = 1
-        for kw in ("RedPaletteColorLookupTableDescriptor", "GreenPaletteColorLookupTableDescriptor",
-                   "BluePaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData",
-                   "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData"):
-            if kw in ds:
-                delattr(ds, kw)
-        ds.BitsAllocated = ds.BitsStored = 8
-        ds.HighBit = 7
-        ds.PixelRepresentation = 0
+    _check_storable(original, ds, stored)
     if pixels.ndim >= 3 and pixels.shape[-1] == 3:
         ds.SamplesPerPixel = 3
         ds.PhotometricInterpretation = "RGB"  # decoded YBR was converted to RGB
@@ -99,15 +118,92 @@ def _save_dicom(original: MedicalImage, stored: np.ndarray, mapping: ValueMappin
     for kw in ("DigitalSignaturesSequence", "MACParametersSequence"):
         if kw in ds:
             delattr(ds, kw)  # signatures of the original do not cover this image
-    ds.PixelData = np.ascontiguousarray(pixels).tobytes()
-    ds["PixelData"].VR = "OB" if ds.BitsAllocated <= 8 else "OW"
+    _set_pixel_data(ds, pixels)
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     _as_little_endian(ds)
+    _resolve_vrs(ds)
     if out.suffix.lower() != ".dcm":
         out = out.with_suffix(".dcm")
     ds.save_as(out, enforce_file_format=True)
     return out
+
+
+def _rendered_frames(original: MedicalImage, stored: np.ndarray, frame: int) -> np.ndarray:
+    """Every frame as the 8-bit RGB the attack saw, ``stored`` as the attacked one."""
+    from .display import render
+
+    want = (original.rows, original.columns, 3)
+    if stored.shape != want or stored.dtype != np.uint8:
+        raise ExportError(original.path, f"the attacked frame is {stored.dtype} "
+                          f"{stored.shape}, not the image's RGB rendering {want}: not written")
+    if original.n_frames == 1:
+        return stored
+    return np.stack([stored if i == frame else render(original, i, oriented=False)
+                     for i in range(original.n_frames)])
+
+
+def _check_frame(original: MedicalImage, stored: np.ndarray, frame: int) -> None:
+    """The attacked frame must be a frame of the image: written as one of another size,
+    the header would describe pixels the file does not have."""
+    want = original.frame(frame).shape
+    if stored.shape != want:
+        raise ExportError(original.path, f"the attacked frame has shape {stored.shape}, "
+                          f"but frame {frame} of the image has {want}: not written")
+
+
+def _check_storable(original: MedicalImage, ds: Any, stored: np.ndarray) -> None:
+    """The attacked values must fit the image's Bits Stored (and sign): a reader masks
+    the bits above them away (PS3.5 8.1.1), so the copy would show other values than the
+    ones saved. A 1-bit BINARY segmentation holds nothing but 0 and 1."""
+    if stored.dtype.kind not in "ui" or stored.size == 0:
+        return
+    allocated = int(ds.get("BitsAllocated", 8) or 8)
+    bits = int(ds.get("BitsStored", allocated) or allocated)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    low, high = int(stored.min()), int(stored.max())
+    if low >= lo and high <= hi:
+        return
+    n = int(np.count_nonzero((stored < lo) | (stored > hi)))
+    what = (f"a {ds.get('SegmentationType', '') or '1-bit'} segmentation with Bits "
+            "Allocated 1 (values 0 and 1 only)" if allocated == 1
+            else f"{bits}-bit {'signed' if signed else 'unsigned'} stored values ({lo}..{hi})")
+    raise ExportError(original.path, f"cannot be exported faithfully: {n} attacked pixel "
+                      f"value(s) in {low}..{high} do not fit {what}; a reader would see "
+                      "other values than the ones saved, so no file was written")
+
+
+def _set_pixel_data(ds: Any, pixels: np.ndarray) -> None:
+    """The pixels in the element the source used (Pixel Data, Float Pixel Data or Double
+    Float Pixel Data), little endian; packed 1 bit per pixel, frames contiguous (PS3.5
+    8.1.1), when Bits Allocated is 1. Min/max attributes are made to say the truth."""
+    from pydicom.pixels import pack_bits
+
+    keyword = next((k for k in _PIXEL_ELEMENTS if k in ds), "PixelData")
+    for other in ("PixelData", *_PIXEL_ELEMENTS):
+        if other != keyword and other in ds:
+            delattr(ds, other)
+    pixels = np.ascontiguousarray(pixels)
+    if keyword == "PixelData" and int(ds.BitsAllocated) == 1:
+        data = pack_bits(pixels.astype(np.uint8).ravel(), pad=True)
+    else:
+        data = pixels.astype(pixels.dtype.newbyteorder("<")).tobytes()
+    setattr(ds, keyword, data)
+    ds[keyword].VR = _PIXEL_ELEMENTS.get(keyword) or ("OB" if ds.BitsAllocated <= 8 else "OW")
+    if pixels.dtype.kind in "ui" and pixels.size:
+        for kw, value in (("SmallestImagePixelValue", pixels.min()),
+                          ("LargestImagePixelValue", pixels.max())):
+            if kw in ds:
+                setattr(ds, kw, int(value))
+
+
+def _resolve_vrs(ds: Any) -> None:
+    """Elements read without their VR (a file that says explicit VR but is encoded
+    implicit: pydicom reads it and keeps VR None) get it from the dictionary; the writer
+    cannot write an explicit VR it does not know."""
+    for _ in ds.iterall():  # converts each raw element, resolving its VR
+        pass
 
 
 def _values(value: Any) -> list[str]:
@@ -152,15 +248,18 @@ def _is_enhanced(ds: Any) -> bool:
 
 
 def _mark_enhanced_derived(ds: Any, source: Any, description: str) -> str:
-    """An Enhanced object's derivation as its IOD wants it: Image Type (four values, value
-    2 PRIMARY or MIXED as the source had), each Frame Type DERIVED, the source referenced
-    from a Derivation Image functional group, no top-level Source Image Sequence."""
+    """An Enhanced object's derivation as its IOD wants it: Image Type (as many values as
+    the source had: four for Enhanced CT/MR, two for a Segmentation; value 2 PRIMARY or
+    MIXED as the source had), each Frame Type DERIVED, the source referenced from a
+    Derivation Image functional group, no top-level Source Image Sequence."""
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
 
-    values = _values(ds.get("ImageType")) + ["NONE"] * 4
+    values = _values(ds.get("ImageType"))
+    count = len(values) if len(values) >= 2 else 4
+    values += ["NONE"] * 4
     ds.ImageType = ["DERIVED", values[1] if values[1] in ("PRIMARY", "MIXED") else "PRIMARY",
-                    *values[2:4]]
+                    *values[2:count]]
     for groups in (ds.get("SharedFunctionalGroupsSequence") or [],
                    ds.get("PerFrameFunctionalGroupsSequence") or []):
         for group in groups:
@@ -213,7 +312,7 @@ def _as_little_endian(ds: Any) -> None:
     for elem in ds.iterall():  # converts each element from its stored bytes
         # pydicom converts numbers but keeps O* values as the stored (big-endian) bytes
         if elem.VR in ("OW", "OL", "OF", "OD", "OV") and isinstance(elem.value, bytes) \
-                and elem.tag != 0x7FE00010:
+                and elem.tag not in _PIXEL_TAGS:  # written little endian already
             elem.value = swapped(elem.value, elem.VR, False, True)
     ds.set_original_encoding(False, True, ds.get("SpecificCharacterSet") or None)
 
