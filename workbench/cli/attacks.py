@@ -218,6 +218,7 @@ def _attack_image(job: _Attack, f: Path, progress: Any) -> dict[str, Any]:
 def cmd_attack(args: argparse.Namespace) -> int:
     from ..engine.attack_runner import AttackCancelled, AttackFailed
     from ..imaging.errors import ImageLoadError
+    from ..imaging.export import ExportError
 
     job = _prepare_attack(args)
     files = image_files(args.inputs)
@@ -234,6 +235,9 @@ def cmd_attack(args: argparse.Namespace) -> int:
             failures += 1
         except AttackFailed as exc:
             print_error(f"{f}: {str(exc).splitlines()[0]}")
+            failures += 1
+        except ExportError as exc:  # e.g. a value the source's Bits Stored cannot hold
+            print_error(f"cannot save the adversarial copy: {exc}")
             failures += 1
         except AttackCancelled:
             print("cancelled", file=sys.stderr)
