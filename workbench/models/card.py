@@ -28,6 +28,9 @@ class ModelCard:
     # architecture "ensemble": the member cards (file names beside this one), whose logits
     # are averaged (an ensemble of surrogates transfers better than any one of them)
     members: tuple[str, ...] = ()
+    # a hardened model: the defence it was fine-tuned with and its parent (name, card,
+    # weights' SHA-256); empty for a model trained as it is
+    defence: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from .fit import ImageFit
