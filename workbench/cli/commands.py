@@ -63,6 +63,14 @@ COMMANDS: tuple[Command, ...] = (
             "a perturbation as DICOM (Parametric Map, Segmentation) and a report as "
             "Encapsulated PDF, optionally stored to the PACS",
             "evidence ORIGINAL SUSPECT --out DIR"),
+    Command("harden", "harden", "fine-tune a model with a defence (PGD training, colour "
+            "and rotation variation) and measure it against its parent",
+            "harden --model M --defence pgd|augment --data DIR --out DIR"),
+    Command("sweep", "sweep",
+            "accuracy and false negatives over colour, rotation, shift, brightness, JPEG",
+            "sweep --data DIR --out DIR"),
+    Command("study", "study", "blinded reader study: build one, or score the readers' answers",
+            "study new --data DIR --attacks A,B --out STUDY_DIR | study score STUDY_DIR"),
     Command("selftest", "selftest", "check this installation end to end",
             "selftest [--no-torch]"),
 )
