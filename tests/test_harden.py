@@ -60,3 +60,36 @@ def test_harden_cli_augment_and_errors(shared_data, tmp_path) -> None:
                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "dermoscopy" in bad.stderr
+
+
+def test_the_evaluator_puts_parent_and_hardened_side_by_side(hardened, shared_data,
+                                                              tmp_path) -> None:
+    """Table 1 of the parent and of the hardened model on the same images, and the
+    comparison the evaluator writes from them: the changes are the two runs' own."""
+    isic = str(shared_data / "dermoscopy" / "isic")
+
+    def evaluate(model: str, out: Path, limit: str, *extra: str):
+        return subprocess.run([sys.executable, "-m", "workbench", "evaluate", "--model", model,
+                               "--data", isic, "--split", "test", "--limit", limit,
+                               "--attacks", "pgd", "--param", "pgd.eps=0.01", "--out",
+                               str(out), "--quiet", *extra],
+                              capture_output=True, text=True, timeout=900)
+
+    parent, child = tmp_path / "parent", tmp_path / "child"
+    assert evaluate("demo", parent, "16").returncode == 0
+    run = evaluate(str(hardened.card_path), child, "16", "--baseline", str(parent))
+    assert run.returncode == 0, run.stderr[-2000:]
+    c = json.loads((child / "comparison.json").read_text())
+    s0 = json.loads((parent / "summary.json").read_text())["conditions"]
+    s1 = json.loads((child / "summary.json").read_text())["conditions"]
+    rows = {r["condition"]: r for r in c["rows"]}
+    assert set(rows) == {"clean", "pgd/white"}
+    for cond, r in rows.items():
+        assert r["accuracy_change"] == pytest.approx(
+            s1[cond]["accuracy"]["value"] - s0[cond]["accuracy"]["value"])
+    assert rows["pgd/white"]["success_rate_before"] == s0["pgd/white"]["success_rate"]
+    text = (child / "comparison.md").read_text()
+    assert "demo_melanoma_pgd" in text and "Clean accuracy" in text
+    other = evaluate(str(hardened.card_path), tmp_path / "other", "8", "--baseline",
+                     str(parent))  # other images: not comparable, and said so
+    assert other.returncode == 2 and "same images" in other.stderr

@@ -58,7 +58,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(markdown(summary))
         print(f"results in {args.out}: per_image.csv, summary.md, summary.json, roc.png, "
               "confidence.png, detector_matrix.png, run.json")
+    if args.baseline:
+        _compare_with_baseline(args.baseline, args.out, quiet=args.json)
     return EXIT_OK
+
+
+def _compare_with_baseline(baseline: str, out: str, *, quiet: bool) -> None:
+    """comparison.md|json in the run folder: this run against --baseline, side by side."""
+    import json
+    from pathlib import Path
+
+    from ..evaluation.compare import ComparisonError, compare, comparison_markdown, load_run
+
+    try:
+        c = compare(load_run(baseline), load_run(out))
+    except ComparisonError as exc:
+        raise CommandError(str(exc)) from None
+    text = comparison_markdown(c, ("baseline", "this model"))
+    (Path(out) / "comparison.md").write_text(text, encoding="utf-8")
+    (Path(out) / "comparison.json").write_text(json.dumps(c, indent=2) + "\n")
+    if not quiet:
+        print(text)
 
 
 def _evaluate_arguments(e: argparse.ArgumentParser) -> None:
@@ -68,6 +88,9 @@ def _evaluate_arguments(e: argparse.ArgumentParser) -> None:
         "with 95%% bootstrap intervals, the detector x attack matrix and plots to --out. "
         "Running again with the same --out resumes: finished batches are not recomputed.")
     e.add_argument("--model", default="demo", help="victim: demo, or a model card")
+    e.add_argument("--baseline", metavar="RUN_DIR",
+                   help="a finished run of another model on the same data (e.g. the parent "
+                        "of a hardened model): writes comparison.md side by side")
     e.add_argument("--surrogate", default="none",
                    help="model the black-box attacks are crafted on (demo-surrogate, "
                         "cxr-surrogate, a card)")
