@@ -115,3 +115,34 @@ def test_closing_the_window_cancels_the_run(window, qtbot, shared_data: Path, tm
     assert not win.isVisible()
     assert "cancelled" in win.status_label.text().lower(), win.status_label.text()
     assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_the_sweep_tab_runs_a_sweep_and_shows_du_harpurs_lines(window, qtbot,
+                                                                 shared_data: Path,
+                                                                 tmp_path: Path):
+    """Tools > Evaluate > Robustness sweep: a colour sweep on a few ISIC test images, with
+    progress, the key lines in Du-Harpur's form and the plot, from the files it wrote."""
+    import json
+
+    from workbench.evaluation.sweep import SweepSpec
+
+    window.evaluate_action.trigger()
+    win = window.evaluation_window
+    win.tabs.setCurrentWidget(win.sweep)
+    panel = win.sweep
+    panel.out.setText(str(tmp_path / "sweep"))
+    spec = SweepSpec(model="demo", data=str(shared_data / "dermoscopy" / "isic"),
+                     split="test", limit=3, transforms=("colour",),
+                     grids={"colour": [-10, 0, 10]})
+    job = panel.start(spec)
+    assert job is not None and not panel.start_button.isEnabled()
+    qtbot.waitUntil(lambda: panel.result is not None or "color:#c62828" in
+                    panel.status.text(), timeout=300_000)
+    assert panel.result is not None, panel.status.text()
+    assert panel.start_button.isEnabled() and not panel.progress.isVisible()
+    written = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert written["baseline"] == json.loads(json.dumps(panel.result["baseline"]))
+    assert "green −10: false negatives" in panel.lines.text()
+    assert panel.plots.count() == 1 and panel.plots.tabText(0) == "colour"
+    assert panel.plots.widget(0).source is not None  # the PNG is on screen
+    assert "6 images" in panel.status.text()

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -96,10 +97,22 @@ class EvaluateWindow(QWidget):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([470, 1030])
+        table1 = QWidget()
+        inner = QVBoxLayout(table1)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addWidget(splitter, 1)
+        inner.addLayout(self._run_controls())
+        inner.addWidget(self.status_label)
+        # robustness sweeps (Du-Harpur et al.) beside Table 1: the same window's runner,
+        # so one heavy run at a time
+        from .sweep_panel import SweepPanel
+
+        self.sweep = SweepPanel(self.runner)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(table1, "Table 1 (attacks and detectors)")
+        self.tabs.addTab(self.sweep, "Robustness sweep")
         layout = QVBoxLayout(self)
-        layout.addWidget(splitter, 1)
-        layout.addLayout(self._run_controls())
-        layout.addWidget(self.status_label)
+        layout.addWidget(self.tabs, 1)
         self._set_running(False)
         if parent is not None:
             # a child window gets no close event when the main window closes; without
