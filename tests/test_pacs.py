@@ -195,3 +195,19 @@ def test_verify_pacs_on_ray_gives_the_in_process_results(archive) -> None:
     assert len(here) == len(FILES) and here == ray
     assert all(p.startswith(url + "/studies/") and v == "unsigned" for p, v, _s in here)
     assert all("workbench-pacs-" not in s for _p, _v, s in here)
+
+
+def test_verify_pacs_since_a_date_takes_only_the_later_studies(archive) -> None:
+    site, url = archive
+    dates = {str(pydicom.dcmread(pydicom_test_file(n), stop_before_pixels=True).StudyDate)
+             for n in FILES}
+    cut = max(dates)  # the latest study date: only that study (or those) and later
+    want = sum(str(pydicom.dcmread(pydicom_test_file(n), stop_before_pixels=True).StudyDate)
+               >= cut for n in FILES)
+    run = _workbench(site, "verify", "--pacs", url, "--no-ledger", "--json", "--since",
+                     f"{cut[:4]}-{cut[4:6]}-{cut[6:]}")
+    assert len(_lines(run)) == want < len(FILES)
+    bad = _workbench(site, "verify", "--pacs", url, "--since", "yesterday")
+    assert bad.returncode == 2 and "--since yesterday" in bad.stderr
+    both = _workbench(site, "verify", "--pacs", url, "--since", "20000101", "--study", "1.2")
+    assert both.returncode == 2 and "not both" in both.stderr
