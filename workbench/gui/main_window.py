@@ -323,6 +323,15 @@ class MainWindow(QMainWindow):
 
         return open_evaluation(self)
 
+    def open_reader_study(self, study_dir: str | Path | None = None,
+                          reader: str | None = None) -> QWidget | None:
+        """Study > Reader Study…: a blinded reader's session in a full-screen window of
+        its own; asks for the folder and the name when not given. The images never join
+        this window's study list, which would verify them and run detectors on them."""
+        from .reader import open_reader_study
+
+        return open_reader_study(self, study_dir, reader)
+
     def use_device_preference(self) -> None:
         self.models.use_device(device_preference())
 

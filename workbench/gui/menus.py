@@ -58,7 +58,7 @@ def _build_view_menu(w: Any) -> tuple[Any, QAction, QAction, QAction]:
 
 
 def build_menus(w: Any) -> None:
-    """Menus File, View, Provenance, Tools and the main toolbar of window ``w``; the
+    """Menus File, View, Provenance, Tools, Study, Help and the main toolbar of window ``w``; the
     actions tests and other code trigger are kept as attributes of ``w``."""
     file_menu = w.menuBar().addMenu("&File")
     w.open_action = _action(w, "&Open File…", w.opener.choose_files,
@@ -102,6 +102,11 @@ def build_menus(w: Any) -> None:
     w.calibrate_action = _action(w, "&Calibrate Detectors…", lambda: open_calibration(w))
     tools_menu.addAction(w.calibrate_action)
     tools_menu.addAction(w.reload_plugins_action)
+
+    # a blinded reader's session: its own full-screen window, nothing of this one shown
+    study_menu = w.menuBar().addMenu("&Study")
+    w.reader_study_action = _action(w, "&Reader Study…", w.open_reader_study)
+    study_menu.addAction(w.reader_study_action)
 
     help_menu = w.menuBar().addMenu("&Help")
     w.help_actions = {}
