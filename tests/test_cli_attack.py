@@ -116,3 +116,35 @@ def test_an_attack_whose_file_fails_to_import_is_named_with_its_error(tmp_path, 
     err = capsys.readouterr().err
     assert code == 2 and "broken" in err and "module_that_does_not_exist" in err
     assert "no attack named" not in err
+
+
+def test_predict_says_at_once_that_it_loads_the_model_on_a_terminal(tmp_path):
+    """On a terminal the seconds of importing torch and the model are announced before
+    they start; in a pipe or log stderr stays clean (results and one-line errors)."""
+    import pty
+
+    image = pydicom_test_file("CT_small.dcm")
+    args = [sys.executable, "-m", "workbench", "predict", "--model", "demo", str(image)]
+    leader, follower = pty.openpty()
+    try:
+        run = subprocess.run(args, stdout=subprocess.PIPE, stderr=follower, text=True,
+                             timeout=300)
+        os.close(follower)
+        follower = -1
+        said = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            said += chunk
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    assert "loading the model demo" in said.decode(errors="replace")
+    piped = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert "loading the model" not in piped.stderr
+    assert run.returncode == piped.returncode

@@ -119,8 +119,17 @@ def image_files(paths: list[str]) -> list[Path]:
     return files
 
 
+def say(message: str) -> None:
+    """What a slow step is doing, at once, for someone watching a terminal (importing
+    torch and a model takes seconds with nothing on the screen otherwise). Only on a
+    terminal: in a log or a pipe, stderr keeps to results and one-line errors."""
+    if getattr(sys.stderr, "isatty", lambda: False)():
+        print(message, file=sys.stderr, flush=True)
+
+
 def load_model_on(name: str, device: str) -> Any:
     """A model (``demo``, ``demo-surrogate`` or a card) on ``--device``; torch loads here."""
+    say(f"loading the model {name}…")
     from ..models.device import choose_device
     from ..models.zoo import load_model
 

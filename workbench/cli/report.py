@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .plumbing import EXIT_OK, CommandError, passphrase
+from .plumbing import EXIT_OK, CommandError, passphrase, say
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -18,6 +18,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     model = None
     if args.model != "none":
         from ..models.zoo import load_model
+
+        say(f"loading the model {args.model}…")
 
         model = load_model(args.model)
     registry = PluginRegistry()
