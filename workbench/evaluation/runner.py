@@ -92,7 +92,7 @@ def _model_entry(name: str) -> dict[str, Any]:
             "modalities": list(card.fits.modalities)}
 
 
-def _models(spec: EvalSpec) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def resolve_models(spec: EvalSpec) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The victim's and the surrogate's entries; their classes must agree."""
     from ..models.card import ModelLoadError
 
@@ -107,7 +107,7 @@ def _models(spec: EvalSpec) -> tuple[dict[str, Any], dict[str, Any] | None]:
     return victim, surrogate
 
 
-def _datasets(spec: EvalSpec, victim: dict[str, Any]) -> tuple[Any, Any]:
+def resolve_datasets(spec: EvalSpec, victim: dict[str, Any]) -> tuple[Any, Any]:
     """The evaluated images (the card's split), and the images universal attacks learn
     on (None: the evaluated ones)."""
     from .dataset import DatasetError, load_dataset
@@ -134,7 +134,7 @@ def _datasets(spec: EvalSpec, victim: dict[str, Any]) -> tuple[Any, Any]:
     return data, train
 
 
-def _plugins(spec: EvalSpec, has_surrogate: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+def resolve_plugins(spec: EvalSpec, has_surrogate: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """The attacks' registry entries, and every plugin's record (version, source and
     validated parameters): checked now, not in the middle of the run."""
     import dataclasses
@@ -178,9 +178,9 @@ def prepare(spec: EvalSpec) -> tuple[dict[str, Any], list[Unit], dict[str, Any]]
 
     if spec.engine not in ENGINES:
         raise EvaluationError(f"unknown engine {spec.engine!r}; choose from {ENGINES}")
-    victim, surrogate = _models(spec)
-    data, train = _datasets(spec, victim)
-    infos, plugins = _plugins(spec, surrogate is not None)
+    victim, surrogate = resolve_models(spec)
+    data, train = resolve_datasets(spec, victim)
+    infos, plugins = resolve_plugins(spec, surrogate is not None)
     config = {
         "model": victim["card"], "surrogate": surrogate["card"] if surrogate else None,
         "positive_index": victim["class_names"].index(victim["positive_class"]),

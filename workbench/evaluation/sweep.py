@@ -438,7 +438,7 @@ def run_sweep(spec: SweepSpec, *, progress: Callable[[int, int, str], None] | No
     from ..models.card import ModelCard
     from ..models.device import choose_device
     from ..models.zoo import load_model
-    from .runner import EvalSpec, EvaluationError, _datasets, _models
+    from .runner import EvalSpec, EvaluationError, resolve_datasets, resolve_models
 
     start = time.perf_counter()
     grids = spec_grids(spec)
@@ -446,8 +446,8 @@ def run_sweep(spec: SweepSpec, *, progress: Callable[[int, int, str], None] | No
     evspec = EvalSpec(model=spec.model, data=spec.data, out="", split=spec.split,
                       limit=spec.limit, label_column=spec.label_column)
     try:
-        victim, _ = _models(evspec)
-        data, _ = _datasets(evspec, victim)
+        victim, _ = resolve_models(evspec)
+        data, _ = resolve_datasets(evspec, victim)
         device = choose_device(spec.device)
     except (EvaluationError, ValueError) as exc:
         raise SweepError(str(exc)) from None

@@ -87,9 +87,9 @@ def _resolve(spec: StudySpec) -> tuple[dict, dict | None, Any, dict, dict]:
                              surrogate=spec.surrogate, attacks=spec.attacks, split=spec.split,
                              label_column=spec.label_column, plugin_dirs=spec.plugin_dirs)
     try:
-        victim, surrogate = runner._models(evspec)
-        data, _train = runner._datasets(evspec, victim)
-        infos, records = runner._plugins(evspec, surrogate is not None)
+        victim, surrogate = runner.resolve_models(evspec)
+        data, _train = runner.resolve_datasets(evspec, victim)
+        infos, records = runner.resolve_plugins(evspec, surrogate is not None)
     except runner.EvaluationError as exc:
         raise StudyError(str(exc)) from None
     return victim, surrogate, data, infos, records
