@@ -20,9 +20,15 @@ verdict: the capture record decides when there is one; otherwise the calibrated 
 (together about 5% false alarms on clean images). "No detector fired" is not proof.</li>
 <li><b>Compare</b> a suspect with its original (Compare tab) to see where and how much
 the pixels differ; click a detector row marked ▣ to see its evidence map.</li>
-<li><b>Report</b>: File ▸ Export Report (HTML or PDF) of the selected images.</li>
+<li><b>Report</b>: File ▸ Export Report (HTML or PDF) of the selected images; File ▸
+Export Evidence as DICOM writes the compared pair's perturbation map and changed pixels
+as DICOM objects, and stores them to a PACS on request.</li>
+<li><b>From the archive</b>: File ▸ Open from PACS finds studies on a DICOMweb archive
+and opens a series as the archive stores it.</li>
 <li>Researchers: the Attack dock runs any attack plugin; Tools ▸ Evaluate measures a model
-and the detectors over a data set.</li></ol>"""
+and the detectors over a data set (Table 1), and sweeps one transformation at a time
+(Robustness sweep); Study ▸ Reader Study runs a blinded reader session on a study made
+by <code>workbench study new</code>.</li></ol>"""
 
 MOUSE_AND_KEYS = """<h3>Mouse and keys</h3><table>
 <tr><td>left drag</td><td>window / level (horizontal: width, vertical: centre)</td></tr>
