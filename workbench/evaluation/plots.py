@@ -37,7 +37,7 @@ def write_plots(out: Path, config: dict[str, Any], summary: dict[str, Any],
            title=f"ROC for {summary['positive_class']}", xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    written.append(_save(fig, out / "roc.png"))
+    written.append(save_figure(fig, out / "roc.png"))
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
     bins = np.linspace(0.5 if len(config["class_names"]) == 2 else 0.0, 1.0, 21)
@@ -48,7 +48,7 @@ def write_plots(out: Path, config: dict[str, Any], summary: dict[str, Any],
            title="Confidence per condition")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    written.append(_save(fig, out / "confidence.png"))
+    written.append(save_figure(fig, out / "confidence.png"))
 
     detectors = summary["detectors"]
     attacks = [c for c in conds if c != "clean"]
@@ -75,11 +75,12 @@ def write_plots(out: Path, config: dict[str, Any], summary: dict[str, Any],
         ax.axis("off")
         ax.text(0.5, 0.5, "no detectors or no attacks in this run", ha="center")
     fig.tight_layout()
-    written.append(_save(fig, out / "detector_matrix.png"))
+    written.append(save_figure(fig, out / "detector_matrix.png"))
     return written
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path) -> Path:
+    """Write ``fig`` to ``path`` and free it (pyplot keeps every open figure)."""
     import matplotlib.pyplot as plt
 
     fig.savefig(path)

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from .plots import save_figure
 from .summary import _fmt
 
 SERIES_COLOURS = {"red": "tab:red", "green": "tab:green", "blue": "tab:blue", "": "tab:purple"}
@@ -139,10 +140,7 @@ def write_plots(out: Path, result: dict[str, Any]) -> list[Path]:
         fig.suptitle(f"{name}: {result['model']['card_name']} on {result['data']['n']} "
                      f"images, 95% bootstrap bands", fontsize=10)
         fig.tight_layout()
-        path = out / f"sweep_{name}.png"
-        fig.savefig(path)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, out / f"sweep_{name}.png"))
     return written
 
 

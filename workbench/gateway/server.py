@@ -301,7 +301,7 @@ def storage_sop_classes() -> list[str]:
     front of the PACS must not refuse what the PACS would take."""
     import keyword as python_keywords
 
-    from pydicom._uid_dict import UID_dictionary
+    from pydicom.uid import UID_dictionary
     from pynetdicom import AllStoragePresentationContexts, register_uid
     from pynetdicom.service_class import StorageServiceClass
 

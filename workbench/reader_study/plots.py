@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..evaluation.plots import save_figure
+
 PLOTS = ("authenticity.png", "diagnosis.png")
 
 
@@ -39,7 +41,7 @@ def write_plots(out: Path, summary: dict[str, Any]) -> list[Path]:
            title="Real or manipulated: authenticity accuracy")
     ax.legend(fontsize=7, loc="upper center")  # above the bars: 1.0 is the top of data
     fig.tight_layout()
-    written.append(_save(fig, out / "authenticity.png"))
+    written.append(save_figure(fig, out / "authenticity.png"))
 
     labels = [*names, f"model {summary['model']['name']}"]
     groups = [*(s["diagnosis"] for s in stats), summary["model"]]
@@ -54,13 +56,6 @@ def write_plots(out: Path, summary: dict[str, Any]) -> list[Path]:
            title="Diagnosis: originals against manipulated images")
     ax.legend(fontsize=7, loc="upper center", ncol=2)
     fig.tight_layout()
-    written.append(_save(fig, out / "diagnosis.png"))
+    written.append(save_figure(fig, out / "diagnosis.png"))
     return written
 
-
-def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.savefig(path)
-    plt.close(fig)
-    return path
