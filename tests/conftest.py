@@ -59,3 +59,21 @@ def window(qtbot):
     qtbot.waitExposed(w)
     yield w
     w.close()
+
+
+def altered_ct(folder: Path, *, new_uid: bool = False) -> tuple[Path, Path, object]:
+    """pydicom's CT_small saved as an "original" and as a copy with a 10 x 15 square
+    (rows 40-49, columns 60-74) raised by 200: (original, copy, the copy's dataset)."""
+    import pydicom
+
+    original = folder / "CT_small.dcm"
+    ds = pydicom.dcmread(pydicom_test_file("CT_small.dcm"))
+    ds.save_as(original)
+    arr = ds.pixel_array.copy()
+    arr[40:50, 60:75] += 200
+    ds.PixelData = arr.tobytes()
+    if new_uid:
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    copy = folder / "CT_small_altered.dcm"
+    ds.save_as(copy)
+    return original, copy, ds

@@ -225,3 +225,18 @@ class Site:
             self.orthanc_log.close()
 
 
+
+
+def orthanc_archive(tmp: Path, files: list[Path]) -> Site:
+    """Orthanc alone (no gateway) holding ``files``, stored through its REST API, with
+    DICOMweb (the test skips without the plugin). The caller stops it."""
+    site = Site(tmp, gateway=False)
+    site.start_orthanc()
+    try:
+        site.dicomweb  # noqa: B018 (skips here, before the uploads, without the plugin)
+        for f in files:
+            site.upload(Path(f).read_bytes())
+    except BaseException:
+        site.stop()
+        raise
+    return site

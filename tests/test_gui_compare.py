@@ -3,9 +3,8 @@ statistics, and zoom/pan/window-level that move together."""
 
 from __future__ import annotations
 
-import pydicom
 import pytest
-from conftest import pydicom_test_file
+from conftest import altered_ct
 from PySide6.QtCore import QPointF
 
 TIMEOUT = 60_000
@@ -13,14 +12,7 @@ TIMEOUT = 60_000
 
 def test_compare_original_and_altered_copy(qtbot, window, tmp_path):
     w = window
-    original = tmp_path / "CT_small.dcm"
-    ds = pydicom.dcmread(pydicom_test_file("CT_small.dcm"))
-    ds.save_as(original)
-    arr = ds.pixel_array.copy()
-    arr[40:50, 60:75] += 200  # a 10 x 15 square changed
-    ds.PixelData = arr.tobytes()
-    copy = tmp_path / "CT_small_altered.dcm"
-    ds.save_as(copy)
+    original, copy, _ds = altered_ct(tmp_path)  # a 10 x 15 square changed
     w.open_paths([original, copy])
     for p in (original, copy):
         w.study_list.select_path(str(p))

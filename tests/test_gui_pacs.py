@@ -9,24 +9,20 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from conftest import pydicom_test_file
+from conftest import altered_ct, pydicom_test_file
 
 pytest.importorskip("dicomweb_client", reason="Open from PACS needs dicomweb-client")
 pytest.importorskip("pynetdicom", reason="the test site needs pynetdicom")
 
-from dicom_site import Site  # noqa: E402 (after the skips: it needs DCMTK)
+from dicom_site import Site, orthanc_archive  # noqa: E402 (after the skips: it needs DCMTK)
 
 FILES = ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm"]
 
 
 @pytest.fixture
 def archive(tmp_path: Path):
-    site = Site(tmp_path, gateway=False)
-    site.start_orthanc()
-    url = site.dicomweb
-    for name in FILES:
-        site.upload(pydicom_test_file(name).read_bytes())
-    yield url
+    site = orthanc_archive(tmp_path, [pydicom_test_file(n) for n in FILES])
+    yield site.dicomweb
     site.stop()
 
 
@@ -91,15 +87,7 @@ def test_evidence_of_the_compared_pair_goes_to_the_pacs(window, qtbot, tmp_path)
     site = Site(tmp_path / "site", gateway=False)
     site.start_orthanc()
     try:
-        original = tmp_path / "CT_small.dcm"
-        ds = pydicom.dcmread(pydicom_test_file("CT_small.dcm"))
-        ds.save_as(original)
-        arr = ds.pixel_array.copy()
-        arr[40:50, 60:75] += 200  # a 10 x 15 square changed
-        ds.PixelData = arr.tobytes()
-        ds.SOPInstanceUID = pydicom.uid.generate_uid()
-        suspect = tmp_path / "CT_small_altered.dcm"
-        ds.save_as(suspect)
+        original, suspect, ds = altered_ct(tmp_path, new_uid=True)  # 10 x 15 changed
         window.open_paths([original, suspect])
         for p in (original, suspect):
             window.study_list.select_path(str(p))

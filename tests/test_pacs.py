@@ -18,7 +18,7 @@ from conftest import pydicom_test_file
 pytest.importorskip("dicomweb_client", reason="the PACS client needs dicomweb-client")
 pytest.importorskip("pynetdicom", reason="the gateway needs pynetdicom")
 
-from dicom_site import Site, _wait  # noqa: E402 (after the skips: it needs DCMTK)
+from dicom_site import Site, _wait, orthanc_archive  # noqa: E402 (after the skips: it needs DCMTK)
 
 FILES = ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "SC_rgb_rle.dcm"]
 
@@ -35,12 +35,8 @@ def _lines(run: subprocess.CompletedProcess) -> list[dict]:
 @pytest.fixture
 def archive(tmp_path: Path):
     """Orthanc holding four of pydicom's files, stored through its REST API."""
-    site = Site(tmp_path, gateway=False)
-    site.start_orthanc()
-    url = site.dicomweb
-    for name in FILES:
-        site.upload(pydicom_test_file(name).read_bytes())
-    yield site, url
+    site = orthanc_archive(tmp_path, [pydicom_test_file(n) for n in FILES])
+    yield site, site.dicomweb
     site.stop()
 
 
