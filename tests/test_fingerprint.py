@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import numpy as np
 import pydicom
@@ -243,3 +244,28 @@ def test_a_record_recomputes_from_the_document_alone(tmp_path, shared_data):
         assert record["file"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
         assert record["perceptual"]["hash"] == str(imagehash.phash(Image.fromarray(rgb),
                                                                    hash_size=8)), path.name
+
+
+def test_canonical_json_refuses_what_it_cannot_write_exactly_and_names_where():
+    """The fast validity pass must refuse exactly what the full check refuses, and the
+    message must still name the offending value's place in the record."""
+    from enum import IntEnum
+
+    from workbench.provenance.records.canonical_json import canonical_json
+
+    class Level(IntEnum):
+        ONE = 1
+
+    big = 2 ** 53
+    cases = {
+        "$.pixels.frames[1]": ({"pixels": {"frames": [1, 0.5]}}, TypeError),
+        "$.header": ({"header": {3: "x"}}, TypeError),
+        "$.n[0]": ({"n": [big]}, ValueError),
+        "$.when": ({"when": object()}, TypeError),
+    }
+    for where, (value, error) in cases.items():
+        with pytest.raises(error, match=re.escape(where)):
+            canonical_json(value)
+    # at the limit, bools, None, tuples and int subclasses are written as before
+    assert canonical_json({"b": [True, None, (big - 1, -(big - 1))], "l": Level.ONE}) == \
+        b'{"b":[true,null,[9007199254740991,-9007199254740991]],"l":1}'

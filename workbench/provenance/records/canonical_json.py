@@ -36,9 +36,29 @@ def _check(value: Any, path: str = "$") -> None:
     raise TypeError(f"{path}: {type(value).__name__} cannot be serialised canonically")
 
 
+_LIMIT = 2**53 - 1
+
+
+def _valid(value: Any) -> bool:
+    """Whether ``_check`` would pass, without building a path for every value: a signed
+    record has hundreds of header entries, and the paths cost more than the check. On
+    False, ``_check`` runs to name the offending value."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -_LIMIT <= value <= _LIMIT
+    if kind is dict:
+        return all(type(k) is str for k in value) and all(map(_valid, value.values()))
+    if kind is list or kind is tuple:
+        return all(map(_valid, value))
+    return False  # subclasses and everything else: the full check decides
+
+
 def canonical_json(value: Any) -> bytes:
     """The canonical UTF-8 bytes of ``value`` (dicts, lists, str, int, bool, None)."""
-    _check(value)
+    if not _valid(value):
+        _check(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode("utf-8")
 

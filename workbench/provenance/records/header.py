@@ -53,9 +53,13 @@ def _vr(elem: Any, tag: int) -> str:
         return "UN"
 
 
-def canonical_value(ds: Any, tag: int) -> bytes:
+def canonical_value(ds: Any, tag: int, little: bool | None = None) -> bytes:
     """The bytes of one element's value that the header fingerprint hashes (see the
-    module docstring)."""
+    module docstring). ``little``: the data set's byte order when the caller has it
+    (``_little_endian(ds)``, which is the same for every element of one data set and,
+    through pydicom's attribute look-up, costs more than the rest of a short element)."""
+    if little is None:
+        little = _little_endian(ds)
     elem = ds.get_item(tag)  # before ds[tag], which converts it: the stored bytes
     vr = _vr(elem, tag)
     if vr == "UN" and not getattr(elem, "VR", None):
@@ -64,13 +68,13 @@ def canonical_value(ds: Any, tag: int) -> bytes:
         except Exception:
             vr = "UN"
     try:
-        return _canonical(ds, tag, elem, vr)
+        return _canonical(ds, tag, elem, vr, little)
     except Exception:  # a value pydicom cannot convert: its stored bytes, as they are
         raw = getattr(elem, "value", b"")
         return bytes(raw) if isinstance(raw, (bytes, bytearray)) else repr(raw).encode()
 
 
-def _canonical(ds: Any, tag: int, elem: Any, vr: str) -> bytes:
+def _canonical(ds: Any, tag: int, elem: Any, vr: str, little: bool) -> bytes:
     undefined = getattr(elem, "length", 0) == 0xFFFFFFFF
     items = None
     if vr == "SQ" or (vr == "UN" and undefined):  # UN of undefined length: CP-246
@@ -85,7 +89,7 @@ def _canonical(ds: Any, tag: int, elem: Any, vr: str) -> bytes:
     if raw is None:
         raw = b""
     elif isinstance(raw, (bytes, bytearray)):  # stored bytes, in the file's byte order
-        raw = swapped(bytes(raw), vr, _little_endian(ds), True)
+        raw = swapped(bytes(raw), vr, little, True)
     else:  # an element pydicom has converted: encoded again, little endian
         raw = _encoded(elem)
     if vr in STRING_VRS or (vr == "UN" and _looks_like_text(raw)):
@@ -137,21 +141,27 @@ def _encoded(elem: Any) -> bytes:
 
 def _item_bytes(item: Any) -> bytes:
     out = bytearray()
+    little = _little_endian(item)
     for tag in sorted(map(int, item.keys())):  # tags: iterating converts elements
         if covered(tag):
-            value = canonical_value(item, tag)
+            value = canonical_value(item, tag, little)
             out += struct.pack("<LL", tag, len(value)) + value
     return bytes(out)
 
 
 def element_values(ds: Any) -> dict[int, bytes]:
     """Tag -> canonical value of every covered top-level element."""
-    return {tag: canonical_value(ds, tag) for tag in sorted(map(int, ds.keys()))
+    little = _little_endian(ds)
+    return {tag: canonical_value(ds, tag, little) for tag in sorted(map(int, ds.keys()))
             if covered(tag)}
 
 
-def _element_hmac(salt: bytes, tag: int, value: bytes) -> str:
-    return hmac.new(salt, struct.pack("<L", tag) + value, hashlib.sha256).hexdigest()[:HMAC_HEX]
+def _element_hmac(salt: bytes, tag: int, value: bytes, keyed: Any = None) -> str:
+    """``keyed``: ``hmac.new(salt, digestmod=sha256)`` made once for all elements (a copy
+    of it skips hashing the padded key again; the digest is the same)."""
+    h = keyed.copy() if keyed is not None else hmac.new(salt, digestmod=hashlib.sha256)
+    h.update(struct.pack("<L", tag) + value)
+    return h.hexdigest()[:HMAC_HEX]
 
 
 def _digest(values: dict[int, bytes]) -> str:
@@ -166,8 +176,10 @@ def header_fingerprint(ds: Any, salt: bytes) -> dict[str, Any]:
     HMAC per element so that verification names what changed without the record holding
     the values in clear."""
     values = element_values(ds)
+    keyed = hmac.new(salt, digestmod=hashlib.sha256)
     return {"algorithm": HEADER_ALGORITHM, "sha256": _digest(values), "salt": salt.hex(),
-            "elements": {f"{tag:08X}": _element_hmac(salt, tag, v) for tag, v in values.items()}}
+            "elements": {f"{tag:08X}": _element_hmac(salt, tag, v, keyed)
+                         for tag, v in values.items()}}
 
 
 def tag_label(tag: int) -> str:
@@ -186,8 +198,9 @@ def header_changes(ds: Any, want: dict[str, Any]) -> tuple[bool, str]:
     except ValueError:
         return False, "the record's header salt is malformed"
     recorded = {int(t, 16): h for t, h in (want.get("elements") or {}).items()}
+    keyed = hmac.new(salt, digestmod=hashlib.sha256)
     changed = [t for t, v in values.items()
-               if t in recorded and _element_hmac(salt, t, v) != recorded[t]]
+               if t in recorded and _element_hmac(salt, t, v, keyed) != recorded[t]]
     added = [t for t in values if t not in recorded]
     removed = [t for t in recorded if t not in values]
     parts = []
