@@ -189,7 +189,7 @@ def _attack_image(job: _Attack, f: Path, progress: Any) -> dict[str, Any]:
     outcome = run_attack(
         job.plugin, model, torch.from_numpy(x)[None], targeted=args.targeted,
         params=job.params, surrogate=job.surrogate, seed=args.seed, progress=progress,
-        plugin_lookup=job.registry.create)
+        plugin_lookup=job.registry.create, levels=mapping.levels)
     description = describe_attack(info.name, info.version, outcome.params, __version__)
     target_name = job.out_dir / f"{f.stem}_{info.name}{f.suffix or '.dcm'}"
     saved = save_derived(image, outcome.adversarial[0].numpy(), mapping, target_name,

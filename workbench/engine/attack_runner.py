@@ -88,11 +88,17 @@ def other_class_targets(labels: Any, probs: Any) -> Any:
 def run_attack(plugin: Any, model: Any, images: Any, *, labels: Any = None,
                targeted: bool = False, params: dict[str, Any] | Any = None,
                surrogate: Any = None, seed: int = 0, progress: Any = None,
-               cancelled: Any = None, plugin_lookup: Any = None) -> AttackOutcome:
+               cancelled: Any = None, plugin_lookup: Any = None,
+               levels: Any = None) -> AttackOutcome:
     """Run ``plugin`` (an Attack instance) on ``images`` (N x C x H x W in [0, 1]).
 
     ``labels``: true classes, or None to use the model's clean answers. ``params``: a
     Params instance, or a dict of user values (validated against the declaration).
+    ``levels``: when the result will be saved in the image's stored values, the number of
+    steps of that grid over [0, 1] (``ValueMapping.levels``), one per image or one for
+    all. The adversarial images are then put on the grid (:func:`on_stored_grid`) before
+    anything is measured, so the probabilities, success and norms reported are those of
+    the file that is saved, not of an unrounded tensor nobody can open.
     """
     import torch
 
@@ -137,10 +143,23 @@ def run_attack(plugin: Any, model: Any, images: Any, *, labels: Any = None,
             h.remove()
     seconds = time.perf_counter() - start
     adv = _validated(name, result, x)
+    notes = result.notes
+    if levels is not None:
+        unrounded = adv
+        adv = on_stored_grid(adv, x, levels)
+        with torch.inference_mode():
+            pred = model(unrounded).argmax(dim=1)
+        lost = int(((pred == target) if target is not None else (pred != y)).sum())
     with torch.inference_mode():
         adv_probs = torch.softmax(model(adv), dim=1)
     pred = adv_probs.argmax(dim=1)
     success = pred == target if target is not None else pred != y
+    if levels is not None:
+        lost -= int(success.sum())
+        if lost > 0:
+            notes = "; ".join(filter(None, [notes, (
+                f"{lost} image(s) fooled the model before rounding to the stored values "
+                "but not after: the saved file is what is reported")]))
     delta = adv - x
     magnitude = delta.abs()
     changed = magnitude.amax(dim=1)  # N x H x W: a pixel counts once over channels
@@ -152,8 +171,33 @@ def run_attack(plugin: Any, model: Any, images: Any, *, labels: Any = None,
         target.cpu(), success=success.cpu(), linf=magnitude.amax(dim=1).cpu(),
         l2=delta.norm(dim=1).cpu(), iterations=_as_list(result.iterations),
         queries=_as_list(result.queries), model_calls=calls["n"], seconds=seconds,
-        artifacts=dict(result.artifacts or {}), notes=result.notes,
+        artifacts=dict(result.artifacts or {}), notes=notes,
         l0=(changed > 0).flatten(1).sum(dim=1).cpu())
+
+
+def on_stored_grid(adv: Any, x: Any, levels: Any) -> Any:
+    """``adv`` rounded to the stored grid of ``x`` (``levels`` steps over [0, 1], one per
+    image or one for all; None for an image without a grid, kept as it is).
+
+    The clean images are on the grid already. Each perturbation is rounded to whole
+    stored steps and then clipped to the largest whole number of steps within its own
+    L∞ norm, so rounding never takes a result outside the budget it was made in (eps 0.01
+    of an 8-bit photo is 2.55 steps: 2 are kept, never 3). L2 can change by the rounding.
+    """
+    import torch
+
+    per_image = list(levels) if isinstance(levels, list | tuple) else [levels] * len(adv)
+    out = adv.clone()
+    for i, n in enumerate(per_image):
+        if n is None:
+            continue
+        scale = float(n)
+        clean = torch.round(x[i] * scale)
+        step = torch.round(adv[i] * scale) - clean
+        # 1e-3 of a step: a norm that is whole up to float error keeps its last step
+        budget = torch.floor((adv[i] - x[i]).abs().amax() * scale + 1e-3)
+        out[i] = ((clean + step.clamp_(-budget, budget)) / scale).clamp_(0.0, 1.0)
+    return out
 
 
 def dataclasses_is_instance(obj: Any) -> bool:

@@ -33,6 +33,15 @@ class ValueMapping:
     from_palette: bool = False
     replicate: int = 0  # 3: one grey channel in the model's space, three equal on disk
 
+    @property
+    def levels(self) -> int | None:
+        """How many steps of the stored grid span [0, 1]: every value this mapping writes
+        back is j / levels for a whole j (lo and hi are whole for integer data, so that
+        holds inverted too). None for floating-point pixel data, which has no grid."""
+        if np.dtype(self.dtype).kind not in "ui" and not self.from_palette:
+            return None
+        return max(1, int(round(self.hi - self.lo)))
+
     def to_stored(self, x01: np.ndarray) -> np.ndarray:
         """[0, 1] values (C x H x W or H x W x C) -> stored dtype, rounded and clipped."""
         x = np.clip(np.asarray(x01, dtype=np.float64), 0.0, 1.0)

@@ -111,14 +111,15 @@ def attack(targets: list[tuple[ImageSession, int]], plugin: Any, model: Any, mod
     class_names = tuple(model.class_names)
     warnings = {s.path: fit_problem(model.card, image) for s, image, _f in jobs}
 
-    def run_one(job: Job, batch: Any, offset: int, n: int) -> Any:
+    def run_one(job: Job, batch: Any, offset: int, n: int, levels: Any = None) -> Any:
         from ..engine.attack_runner import AttackCancelled, run_attack
 
         try:
             return run_attack(plugin, model, batch, targeted=targeted, params=params,
                               surrogate=surrogate, seed=seed,
                               progress=lambda f, m: job.progress((offset + f) / n, m),
-                              cancelled=lambda: job.cancelled, plugin_lookup=plugin_lookup)
+                              cancelled=lambda: job.cancelled, plugin_lookup=plugin_lookup,
+                              levels=levels)
         except AttackCancelled:
             raise Cancelled(f"{plugin.name}: cancelled") from None
 
@@ -140,7 +141,9 @@ def attack(targets: list[tuple[ImageSession, int]], plugin: Any, model: Any, mod
             job.check_cancelled()
             try:
                 x, mapping = to_model_input(image, frame)
-                outcome = run_one(job, torch.from_numpy(x)[None], i, len(jobs))
+                # measured on the stored values Export writes, not on unrounded floats
+                outcome = run_one(job, torch.from_numpy(x)[None], i, len(jobs),
+                                  levels=mapping.levels)
             except AttackFailed as exc:
                 job.publish((session, str(exc)))
                 continue
