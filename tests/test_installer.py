@@ -25,6 +25,7 @@ def test_desktop_entry_names_the_command_and_icon():
         b"\x89PNG"
 
 
+@pytest.mark.frozen
 def test_frozen_app_without_torch_passes_its_smoke_test(tmp_path):
     pytest.importorskip("PyInstaller", reason="freezing needs PyInstaller (test extra)")
     env = dict(os.environ, WORKBENCH_FREEZE_TORCH="0")
