@@ -132,48 +132,27 @@ def _files_to_sign(paths: list[str]) -> list[Path]:
 def _sign_files(files: list[Path], private_key: Any, ledger: Any, *,
                 force: bool) -> dict[str, int]:
     """Sign, skip or refuse each file as the signing policy decides; one bad file never
-    stops the rest. Returns how many of each."""
-    from ..imaging.warning_notes import warnings_as_notes
+    stops the rest. Returns how many of each. Files are prepared on worker processes and
+    committed to the ledger a batch at a time (session.batch_signing)."""
+    from ..session.batch_signing import FAILED, REFUSED, SIGNED, SKIPPED, sign_files
 
-    counts = dict.fromkeys(("signed", "skipped", "refused", "failed"), 0)
-    problems = []  # printed after the progress bar, not through it
     bar = ProgressBar("signing")
-    for i, f in enumerate(files):
-        with warnings_as_notes() as notes:
-            # printed under this file's name, not through the progress bar without one
-            _sign_one(f, private_key, ledger, force=force, counts=counts, problems=problems)
-        problems += [f"note: {f}: {text}" for text in notes]
-        bar.update(i + 1, len(files), f.name)
+    outcomes = sign_files(files, private_key, ledger=ledger, force=force,
+                          progress=bar.update)
+    counts = dict.fromkeys(("signed", "skipped", "refused", "failed"), 0)
+    label = {SIGNED: "signed", SKIPPED: "skipped", REFUSED: "refused", FAILED: "failed"}
+    problems = []  # printed after the progress bar, not through it
+    for o in outcomes:
+        counts[label[o.status]] += 1
+        if o.status == REFUSED:
+            problems.append(f"sidecar mismatch: {o.message}")
+        elif o.status == FAILED:
+            problems.append(f"failed: {o.message}")
+        # printed under this file's name, not through the progress bar without one
+        problems += [f"note: {o.path}: {text}" for text in o.notes]
     for line in problems:
         print(line, file=sys.stderr)
     return counts
-
-
-def _sign_one(f: Path, private_key: Any, ledger: Any, *, force: bool,
-              counts: dict[str, int], problems: list[str]) -> None:
-    from ..imaging.errors import ImageLoadError
-    from ..session.signing_policy import REFUSE, SKIP, decide_signing, sign_as_decided
-
-    decision = decide_signing(f, force=force)
-    if decision.action == SKIP:
-        counts["skipped"] += 1
-    elif decision.action == REFUSE:
-        counts["refused"] += 1
-        problems.append(f"sidecar mismatch: {decision.reason}")
-    else:
-        try:
-            sign_as_decided(decision, private_key, ledger=ledger)
-            counts["signed"] += 1
-        except ImageLoadError as exc:
-            counts["failed"] += 1
-            problems.append(f"failed: {exc}")
-        except OSError as exc:
-            counts["failed"] += 1
-            problems.append(f"failed: {f}: cannot write the sidecar ({exc})")
-        except Exception as exc:  # whatever else: this file fails, the rest go on
-            counts["failed"] += 1
-            first = (str(exc).strip().splitlines() or [""])[0]
-            problems.append(f"failed: {f}: cannot sign ({type(exc).__name__}: {first})")
 
 
 # --- verify ----------------------------------------------------------------------------------
