@@ -145,21 +145,11 @@ def run_attack(plugin: Any, model: Any, images: Any, *, labels: Any = None,
     adv = _validated(name, result, x)
     notes = result.notes
     if levels is not None:
-        unrounded = adv
-        adv = on_stored_grid(adv, x, levels)
-        with torch.inference_mode():
-            pred = model(unrounded).argmax(dim=1)
-        lost = int(((pred == target) if target is not None else (pred != y)).sum())
+        adv, notes = _rounded_to_stored(model, adv, x, y, target, levels, notes)
     with torch.inference_mode():
         adv_probs = torch.softmax(model(adv), dim=1)
     pred = adv_probs.argmax(dim=1)
     success = pred == target if target is not None else pred != y
-    if levels is not None:
-        lost -= int(success.sum())
-        if lost > 0:
-            notes = "; ".join(filter(None, [notes, (
-                f"{lost} image(s) fooled the model before rounding to the stored values "
-                "but not after: the saved file is what is reported")]))
     delta = adv - x
     magnitude = delta.abs()
     changed = magnitude.amax(dim=1)  # N x H x W: a pixel counts once over channels
@@ -173,6 +163,24 @@ def run_attack(plugin: Any, model: Any, images: Any, *, labels: Any = None,
         queries=_as_list(result.queries), model_calls=calls["n"], seconds=seconds,
         artifacts=dict(result.artifacts or {}), notes=notes,
         l0=(changed > 0).flatten(1).sum(dim=1).cpu())
+
+
+def _rounded_to_stored(model: Any, adv: Any, x: Any, y: Any, target: Any, levels: Any,
+                       notes: str) -> tuple[Any, str]:
+    """``adv`` on the stored grid, and the notes with a line when rounding undid a
+    success (one forward of the unrounded and one of the rounded images)."""
+    import torch
+
+    rounded = on_stored_grid(adv, x, levels)
+    with torch.inference_mode():
+        before, after = model(adv).argmax(dim=1), model(rounded).argmax(dim=1)
+    fooled = (lambda p: p == target) if target is not None else (lambda p: p != y)
+    lost = int((fooled(before) & ~fooled(after)).sum())
+    if lost:
+        notes = "; ".join(filter(None, [notes, (
+            f"{lost} image(s) fooled the model before rounding to the stored values "
+            "but not after: the saved file is what is reported")]))
+    return rounded, notes
 
 
 def on_stored_grid(adv: Any, x: Any, levels: Any) -> Any:
