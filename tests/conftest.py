@@ -9,6 +9,12 @@ import pytest
 
 # Must be set before any Qt import: CI has no display.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Under pytest-xdist each worker is one of two processes on two cores: torch's default of
+# one OpenMP thread per core would put four busy threads on two cores, and its spinning
+# threads then wait on each other (the model tests took 195 s instead of 104 s). Set
+# before torch is imported; subprocesses the tests start inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("WORKBENCH_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
