@@ -176,11 +176,33 @@ def summarise(config: dict[str, Any], record: dict[str, Any],
                      "the evaluated images themselves (transductive), not on a separate "
                      "training set as Finlayson et al. did")
     return {"conditions": table, "detectors": detector_matrix(config, by_cond, record),
+            "timing": condition_timing(results),
             "class_names": config["class_names"], "positive_class":
             config["class_names"][positive], "n_images": len(config["items"]),
             "image_size": config["image_size"], "seed": config["seed"],
             "paper_domain": domain,
             "config_sha256": record["config_sha256"], "notes": notes}
+
+
+def condition_timing(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per condition: the seconds its units spent loading, in the models (clean forward,
+    attack, adversarial forward) and in the detectors, and the floor of the model part:
+    the images each model was run on, priced at one forward, or one forward and backward,
+    at the working size (units.py). Units from runs before this was recorded are left
+    out; a condition none of whose units has it is absent."""
+    out: dict[str, dict[str, float]] = {}
+    for res in results:
+        t = res.get("timing")
+        if not t:
+            continue
+        c = out.setdefault(res["unit"]["condition"], dict.fromkeys(
+            ("setup_seconds", "model_seconds", "floor_seconds", "detector_seconds",
+             "images_forward", "images_forward_backward"), 0.0))
+        for k in c:
+            c[k] += float(t.get(k, 0.0))
+    for c in out.values():
+        c["ratio"] = c["model_seconds"] / c["floor_seconds"] if c["floor_seconds"] else None
+    return out
 
 
 # --- files ------------------------------------------------------------------------------
@@ -236,6 +258,20 @@ def markdown(summary: dict[str, Any]) -> str:
                              f"{_num(c.get('detection_rate_successful'), pct=True)} |")
         lines += [""] + [f"- {name}: threshold from {d['threshold_source']}"
                          for name, d in summary["detectors"].items()]
+    if summary.get("timing"):
+        lines += ["", "## Time against the floor", "",
+                  "Model time: the clean forward, the attack and the adversarial forward. "
+                  "Floor: the images each model was run on, priced at one forward (or one "
+                  "forward and backward) of a batch at the working size, measured in the "
+                  "same run (goal: model time at most 2x the floor).", "",
+                  "| Condition | Images fwd | Images fwd+bwd | Set-up s | Model s | Floor s "
+                  "| Model / floor | Detectors s |", "|---|---|---|---|---|---|---|---|"]
+        for cond, t in summary["timing"].items():
+            ratio = "–" if t["ratio"] is None else f"{t['ratio']:.2f}x"
+            lines.append(f"| {cond} | {int(t['images_forward'])} | "
+                         f"{int(t['images_forward_backward'])} | {t['setup_seconds']:.2f} | "
+                         f"{t['model_seconds']:.2f} | {t['floor_seconds']:.2f} | {ratio} | "
+                         f"{t['detector_seconds']:.2f} |")
     if summary["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in summary["notes"]]
     return "\n".join(lines) + "\n"

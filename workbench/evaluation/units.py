@@ -15,8 +15,10 @@ resumed run equals an uninterrupted one. Everything returned is plain JSON.
 
 from __future__ import annotations
 
+import os
 import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -105,25 +107,119 @@ def _registry(plugin_dirs: tuple[str, ...]) -> Any:
         discover_plugins([Path(d) for d in plugin_dirs])))
 
 
-def load_batch(paths: list[str], size: int) -> Any:
-    """Images as an N x C x size x size float tensor in [0, 1] (antialiased bilinear, the
-    resize the classifier wrapper itself uses). Greyscale stays one channel unless the
-    batch mixes greyscale and colour."""
+# Decoded and resized images, kept for the run: every condition of a run (clean, each
+# attack, the training images of a learned patch) uses the same images at the same size,
+# and decoding a photo costs more than a forward pass of the model at its input size.
+# Bounded, least recently used first out; keyed by the file's size and modification time
+# so a changed file is read again.
+_IMAGES: OrderedDict[tuple, Any] = OrderedDict()
+_IMAGES_BYTES = [0]
+IMAGE_CACHE_BYTES = 1 << 30
+_decodes = [0]  # how many images were decoded by this process (tests read it)
+
+
+def _resized(path: str, size: int) -> Any:
     import torch
     import torch.nn.functional as F  # noqa: N812
 
     from ..imaging.loader import load_image
     from ..imaging.model_input import to_model_input
 
-    xs = []
-    for p in paths:
-        x, _ = to_model_input(load_image(p))
-        t = torch.from_numpy(x)[None]
-        xs.append(F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False,
-                                antialias=True).clamp(0, 1))
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns, size)
+    with _CACHE_LOCK:
+        if key in _IMAGES:
+            _IMAGES.move_to_end(key)
+            return _IMAGES[key]
+    x, _ = to_model_input(load_image(path))
+    _decodes[0] += 1
+    t = F.interpolate(torch.from_numpy(x)[None], size=(size, size), mode="bilinear",
+                      align_corners=False, antialias=True).clamp(0, 1)
+    with _CACHE_LOCK:
+        _IMAGES[key] = t
+        _IMAGES_BYTES[0] += t.numel() * t.element_size()
+        while _IMAGES_BYTES[0] > IMAGE_CACHE_BYTES and len(_IMAGES) > 1:
+            _k, old = _IMAGES.popitem(last=False)
+            _IMAGES_BYTES[0] -= old.numel() * old.element_size()
+    return t
+
+
+def load_batch(paths: list[str], size: int) -> Any:
+    """Images as an N x C x size x size float tensor in [0, 1] (antialiased bilinear, the
+    resize the classifier wrapper itself uses). Greyscale stays one channel unless the
+    batch mixes greyscale and colour. Each image is decoded once per process and run
+    (``_resized``); the batch is a new tensor, so an attack cannot change the cache."""
+    import torch
+
+    xs = [_resized(p, size) for p in paths]
     if len({t.shape[1] for t in xs}) > 1:
         xs = [t.expand(-1, 3, -1, -1) for t in xs]
     return torch.cat(xs)
+
+
+class _ModelCalls:
+    """Counts the images each model is run on during an attack, apart by whether a
+    backward pass can follow (grad enabled and an input that requires it): what the
+    floor of a unit is made of."""
+
+    def __init__(self, models: list[Any]) -> None:
+        import torch
+
+        # (model id, grad, batch size, C, H, W) -> calls: each call is priced at its own
+        # batch size (a query attack sends its candidates in large batches, and a forward
+        # per image costs less there than at the unit's batch size)
+        self.calls: dict[tuple, int] = {}
+
+        def hook(module: Any, inputs: Any) -> None:
+            x = inputs[0] if inputs else None
+            if not hasattr(x, "shape") or x.dim() != 4:
+                return
+            grad = torch.is_grad_enabled() and bool(getattr(x, "requires_grad", False))
+            key = (id(module), grad, *map(int, x.shape))
+            self.calls[key] = self.calls.get(key, 0) + 1
+
+        self.handles = [m.register_forward_pre_hook(hook) for m in
+                        {id(m): m for m in models}.values()]
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def _per_image_costs(model: Any, key: str, shape: tuple[int, ...]) -> tuple[float, float]:
+    """Seconds per image of one forward (no grad) and of one forward + backward to the
+    input, for a batch of ``shape`` on this model: medians of 3 after a warm-up, measured
+    once per process (the floor's unit prices)."""
+    def measure() -> tuple[float, float]:
+        import statistics
+        import time
+
+        import torch
+
+        x = torch.rand(*shape, device=model.device)
+
+        def fwd() -> None:
+            with torch.inference_mode():
+                model(x)
+
+        def fwd_bwd() -> None:
+            xi = x.clone().requires_grad_(True)
+            torch.autograd.grad(model(xi).sum(), xi)
+
+        out = []
+        for fn in (fwd, fwd_bwd):
+            fn()
+            times = []
+            for _ in range(3):
+                t = time.perf_counter()
+                fn()
+                if model.device.type == "cuda":
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - t)
+            out.append(statistics.median(times) / shape[0])
+        return out[0], out[1]
+
+    return _cached(f"costs:{key}:{shape}", measure)
 
 
 def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
@@ -145,13 +241,16 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
     items = [config["items"][i] for i in unit.indices]
     x = load_batch([it["path"] for it in items], int(config["image_size"]))
     y = torch.tensor([it["label"] for it in items])
+    surrogate = _model(config["surrogate"], device) if config.get("surrogate") else None
+    models = [m for m in (victim, surrogate) if m is not None]
+    calls = _ModelCalls(models)
+    loaded = time.perf_counter()
     clean_probs = predict_proba(victim, x).cpu()
     adv, linf, l2, l0, queries, success, notes = x, None, None, None, None, None, ""
     if unit.attack:
         registry = _registry(tuple(config.get("plugin_dirs", ())))
         spec = next(s for s in config["attacks"] if s["name"] == unit.attack)
         plugin = registry.get(unit.attack, kind="attack").create()
-        surrogate = _model(config["surrogate"], device) if config.get("surrogate") else None
         crafter = surrogate if unit.mode == "black" else victim
         if unit.id.endswith("-all") and config.get("universal_train"):
             adv, linf, l2, l0, notes = _apply_learned_patches(
@@ -169,6 +268,19 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
             queries = outcome.queries
             notes = outcome.notes
     probs = clean_probs if not unit.attack else predict_proba(victim, adv).cpu()
+    calls.remove()
+    model_seconds = time.perf_counter() - loaded
+    floor, images = 0.0, [0, 0]
+    by_id = {id(m): m for m in models}
+    for (mid, grad, *shape), n_calls in calls.calls.items():
+        m = by_id[mid]
+        per_fwd, per_grad = _per_image_costs(m, f"{m.card.name}:{device}", tuple(shape))
+        floor += n_calls * shape[0] * (per_grad if grad else per_fwd)
+        images[int(grad)] += n_calls * shape[0]
+    timing = {"setup_seconds": loaded - start,  # models and images loaded
+              "model_seconds": model_seconds, "floor_seconds": floor,
+              "images_forward": images[0], "images_forward_backward": images[1]}
+    detecting = time.perf_counter()
     pos = int(config["positive_index"])
     pred, clean_pred = probs.argmax(1), clean_probs.argmax(1)
     if unit.attack:
@@ -190,8 +302,9 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
             "success": None if success is None else bool(success[k]),
             "scores": {name: s[k] for name, s in scores.items()},
         })
+    timing["detector_seconds"] = time.perf_counter() - detecting
     return {"unit": unit.to_json(), "rows": rows, "device": device, "notes": notes,
-            "seconds": time.perf_counter() - start}
+            "seconds": time.perf_counter() - start, "timing": timing}
 
 
 def _apply_learned_patches(config: dict[str, Any], spec: dict[str, Any], plugin: Any,
