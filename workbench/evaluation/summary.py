@@ -197,7 +197,7 @@ def condition_timing(results: list[dict[str, Any]]) -> dict[str, dict[str, float
             continue
         c = out.setdefault(res["unit"]["condition"], dict.fromkeys(
             ("setup_seconds", "model_seconds", "floor_seconds", "detector_seconds",
-             "images_forward", "images_forward_backward"), 0.0))
+             "pricing_seconds", "images_forward", "images_forward_backward"), 0.0))
         for k in c:
             c[k] += float(t.get(k, 0.0))
     for c in out.values():
@@ -263,15 +263,19 @@ def markdown(summary: dict[str, Any]) -> str:
                   "Model time: the clean forward, the attack and the adversarial forward. "
                   "Floor: the images each model was run on, priced at one forward (or one "
                   "forward and backward) of a batch at the working size, measured in the "
-                  "same run (goal: model time at most 2x the floor).", "",
+                  "same run (goal: model time at most 2x the floor). Pricing: the time "
+                  "spent measuring those prices, once per process and batch size "
+                  "(outside the model time).", "",
                   "| Condition | Images fwd | Images fwd+bwd | Set-up s | Model s | Floor s "
-                  "| Model / floor | Detectors s |", "|---|---|---|---|---|---|---|---|"]
+                  "| Model / floor | Detectors s | Pricing s |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for cond, t in summary["timing"].items():
             ratio = "–" if t["ratio"] is None else f"{t['ratio']:.2f}x"
             lines.append(f"| {cond} | {int(t['images_forward'])} | "
                          f"{int(t['images_forward_backward'])} | {t['setup_seconds']:.2f} | "
                          f"{t['model_seconds']:.2f} | {t['floor_seconds']:.2f} | {ratio} | "
-                         f"{t['detector_seconds']:.2f} |")
+                         f"{t['detector_seconds']:.2f} | "
+                         f"{t.get('pricing_seconds', 0.0):.2f} |")
     if summary["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in summary["notes"]]
     return "\n".join(lines) + "\n"

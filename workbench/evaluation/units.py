@@ -186,40 +186,60 @@ class _ModelCalls:
             h.remove()
 
 
-def _per_image_costs(model: Any, key: str, shape: tuple[int, ...]) -> tuple[float, float]:
-    """Seconds per image of one forward (no grad) and of one forward + backward to the
-    input, for a batch of ``shape`` on this model: medians of 3 after a warm-up, measured
-    once per process (the floor's unit prices)."""
-    def measure() -> tuple[float, float]:
+def _bucket(n: int) -> int:
+    """The batch size a call of ``n`` images is priced at: the next power of two, so a
+    run prices a handful of sizes, not every size its early-stopping attacks and DE
+    generations happen to send (each priced size costs model passes of its own). A
+    larger batch costs no more per image, so the floor errs low and the ratio high."""
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def _per_image_cost(model: Any, key: str, grad: bool, shape: tuple[int, ...]) -> float:
+    """Seconds per image of one forward (no grad) or of one forward + backward to the
+    input, for a batch of ``shape`` on this model, measured once per process (the
+    floor's unit prices). Only the kind a unit needed is measured: a query attack's
+    large batches are never run backward, and pricing a backward it never made cost
+    more than its whole search. The input comes from a private generator: the run's
+    global torch RNG is left as it was, whichever unit of a process pays for this."""
+    def measure() -> float:
         import statistics
         import time
 
         import torch
 
-        x = torch.rand(*shape, device=model.device)
+        gen = torch.Generator(device=model.device).manual_seed(0)
+        x = torch.rand(*shape, generator=gen, device=model.device)
 
-        def fwd() -> None:
-            with torch.inference_mode():
-                model(x)
+        def call() -> None:
+            if grad:
+                xi = x.clone().requires_grad_(True)
+                torch.autograd.grad(model(xi).sum(), xi)
+            else:
+                with torch.inference_mode():
+                    model(x)
+            if model.device.type == "cuda":
+                torch.cuda.synchronize()
 
-        def fwd_bwd() -> None:
-            xi = x.clone().requires_grad_(True)
-            torch.autograd.grad(model(xi).sum(), xi)
+        # small batches are noisy: a warm-up and the median of three; a large one the
+        # unit has just run (the model is warm) once
+        runs = 3 if shape[0] <= 64 else 1
+        if runs > 1:
+            call()
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t)
+        return statistics.median(times) / shape[0]
 
-        out = []
-        for fn in (fwd, fwd_bwd):
-            fn()
-            times = []
-            for _ in range(3):
-                t = time.perf_counter()
-                fn()
-                if model.device.type == "cuda":
-                    torch.cuda.synchronize()
-                times.append(time.perf_counter() - t)
-            out.append(statistics.median(times) / shape[0])
-        return out[0], out[1]
+    return _cached(f"cost:{key}:{grad}:{shape}", measure)
 
-    return _cached(f"costs:{key}:{shape}", measure)
+
+def clear_image_cache() -> None:
+    """Forget every decoded image (benchmarks time a cold decode; tests start empty)."""
+    with _CACHE_LOCK:
+        _IMAGES.clear()
+        _IMAGES_BYTES[0] = 0
 
 
 def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
@@ -270,16 +290,19 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
     probs = clean_probs if not unit.attack else predict_proba(victim, adv).cpu()
     calls.remove()
     model_seconds = time.perf_counter() - loaded
+    pricing = time.perf_counter()  # the first units of a process pay for the prices
     floor, images = 0.0, [0, 0]
     by_id = {id(m): m for m in models}
-    for (mid, grad, *shape), n_calls in calls.calls.items():
+    for (mid, grad, n, *chw), n_calls in calls.calls.items():
         m = by_id[mid]
-        per_fwd, per_grad = _per_image_costs(m, f"{m.card.name}:{device}", tuple(shape))
-        floor += n_calls * shape[0] * (per_grad if grad else per_fwd)
-        images[int(grad)] += n_calls * shape[0]
+        per_image = _per_image_cost(m, f"{m.card.name}:{device}", grad,
+                                    (_bucket(n), *chw))
+        floor += n_calls * n * per_image
+        images[int(grad)] += n_calls * n
     timing = {"setup_seconds": loaded - start,  # models and images loaded
               "model_seconds": model_seconds, "floor_seconds": floor,
-              "images_forward": images[0], "images_forward_backward": images[1]}
+              "images_forward": images[0], "images_forward_backward": images[1],
+              "pricing_seconds": time.perf_counter() - pricing}
     detecting = time.perf_counter()
     pos = int(config["positive_index"])
     pred, clean_pred = probs.argmax(1), clean_probs.argmax(1)
