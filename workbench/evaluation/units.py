@@ -242,6 +242,24 @@ def clear_image_cache() -> None:
         _IMAGES_BYTES[0] = 0
 
 
+def _priced(calls: _ModelCalls, models: list[Any], device: str) -> dict[str, Any]:
+    """A unit's floor: every model call it made, priced at its pass and batch shape."""
+    import time
+
+    pricing = time.perf_counter()  # the first units of a process pay for the prices
+    floor, images = 0.0, [0, 0]
+    by_id = {id(m): m for m in models}
+    for (mid, grad, n, *chw), n_calls in calls.calls.items():
+        m = by_id[mid]
+        per_image = _per_image_cost(m, f"{m.card.name}:{device}", grad,
+                                    (_bucket(n), *chw))
+        floor += n_calls * n * per_image
+        images[int(grad)] += n_calls * n
+    return {"floor_seconds": floor, "images_forward": images[0],
+            "images_forward_backward": images[1],
+            "pricing_seconds": time.perf_counter() - pricing}
+
+
 def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
                  progress: Callable[[float, str], None] | None = None,
                  cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
@@ -290,19 +308,9 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
     probs = clean_probs if not unit.attack else predict_proba(victim, adv).cpu()
     calls.remove()
     model_seconds = time.perf_counter() - loaded
-    pricing = time.perf_counter()  # the first units of a process pay for the prices
-    floor, images = 0.0, [0, 0]
-    by_id = {id(m): m for m in models}
-    for (mid, grad, n, *chw), n_calls in calls.calls.items():
-        m = by_id[mid]
-        per_image = _per_image_cost(m, f"{m.card.name}:{device}", grad,
-                                    (_bucket(n), *chw))
-        floor += n_calls * n * per_image
-        images[int(grad)] += n_calls * n
-    timing = {"setup_seconds": loaded - start,  # models and images loaded
-              "model_seconds": model_seconds, "floor_seconds": floor,
-              "images_forward": images[0], "images_forward_backward": images[1],
-              "pricing_seconds": time.perf_counter() - pricing}
+    timing = _priced(calls, models, device)
+    timing.update(setup_seconds=loaded - start,  # models and images loaded
+                  model_seconds=model_seconds)
     detecting = time.perf_counter()
     pos = int(config["positive_index"])
     pred, clean_pred = probs.argmax(1), clean_probs.argmax(1)
