@@ -30,6 +30,7 @@ from .files import (
     new_artifact_path,
     read_image_file,
     verify_capture,
+    working_tensor,
     write_image_file,
 )
 from .gradients import l2_normalise, loss_gradient, project_l2, project_linf, reached
@@ -60,5 +61,5 @@ __all__ = [
     "loss_gradient", "make_params", "new_artifact_path", "param", "param_specs",
     "params_problems", "paste_patch", "paste_patches_by_class", "project_l2",
     "project_linf", "random_placements", "reached", "read_image_file", "seeded_placements",
-    "verify_capture", "write_image_file",
+    "verify_capture", "working_tensor", "write_image_file",
 ]

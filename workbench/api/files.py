@@ -3,6 +3,8 @@ a MedicalImage as a tensor, and the capture-record verification."""
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Any
 
 
@@ -76,13 +78,66 @@ def new_artifact_path(kind: str, label: str, suffix: str = ".png") -> str:
 
 def image_tensor(image: Any, frame: int = 0) -> Any:
     """A MedicalImage frame as a 1 x C x H x W float tensor in [0, 1] (the classifier's
-    input space; see workbench.imaging.model_input for the mapping)."""
+    input space; see workbench.imaging.model_input for the mapping). A fresh tensor each
+    call: the caller may write into it."""
+    return _converted(image, frame, 0).clone()
+
+
+def working_tensor(image: Any, longest: int, frame: int = 0) -> Any:
+    """:func:`image_tensor` reduced by area interpolation so that max(H, W) <= ``longest``
+    (unchanged when it already fits), the working copy detectors analyse. A fresh tensor
+    each call."""
+    return _converted(image, frame, int(longest)).clone()
+
+
+# The conversions of the last image asked for, by (frame, longest; 0 = full size). The
+# GUI runs several detectors on one image one after the other, and each of them made the
+# same float copy (two of them the same reduction too). A MedicalImage's pixels are
+# read-only, so a conversion cannot go stale while the image and its pixel array live;
+# the image is held only weakly, and its entries go with it or when another image comes.
+_CACHE: dict[str, Any] = {"key": None, "tensors": {}}
+_CACHE_LOCK = threading.Lock()
+
+
+def _converted(image: Any, frame: int, longest: int) -> Any:
     import torch
+    import torch.nn.functional as F  # noqa: N812
 
     from ..imaging.model_input import to_model_input
 
-    x, _ = to_model_input(image, frame)
-    return torch.from_numpy(x)[None]
+    try:
+        refs = (weakref.ref(image), weakref.ref(image.pixels))
+    except TypeError:  # not weakly referable: convert every time, keep nothing
+        refs = None
+    with _CACHE_LOCK:
+        held = _CACHE["key"]
+        if refs is not None and not (held and held[0]() is image
+                                     and held[1]() is image.pixels):
+            _CACHE.update(key=refs, tensors={})
+            weakref.finalize(image, _forget, refs[0])
+        if refs is not None and (frame, longest) in _CACHE["tensors"]:
+            return _CACHE["tensors"][(frame, longest)]
+    if longest == 0:
+        out = torch.from_numpy(to_model_input(image, frame)[0])[None]
+    else:
+        out = _converted(image, frame, 0)
+        h, w = out.shape[-2:]
+        if max(h, w) > longest:
+            s = longest / max(h, w)
+            out = F.interpolate(out, size=(max(1, round(h * s)), max(1, round(w * s))),
+                                mode="area")
+    with _CACHE_LOCK:
+        held = _CACHE["key"]
+        if refs is not None and held and held[0]() is image:
+            _CACHE["tensors"][(frame, longest)] = out
+    return out
+
+
+def _forget(ref: Any) -> None:
+    """The image ``ref`` named has gone: drop its conversions (if still the cached one)."""
+    with _CACHE_LOCK:
+        if _CACHE["key"] is not None and _CACHE["key"][0] is ref:
+            _CACHE.update(key=None, tensors={})
 
 
 def verify_capture(path: str) -> Any:
