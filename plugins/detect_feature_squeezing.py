@@ -11,7 +11,7 @@ image and its squeezed copies go through the model in one batch.
 
 Large images are first reduced (area interpolation) to ``working_size`` on the longer
 side: the classifier resizes to its own input size anyway, and non-local means on a
-12-megapixel image would take seconds.
+12-megapixel image would take seconds. Non-local means is most of the detector's time.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.api import DetectionContext, Detector, Finding, image_tensor, param
+from workbench.api import DetectionContext, Detector, Finding, param, working_tensor
 
 
 class FeatureSqueezing(Detector):
@@ -41,7 +41,8 @@ class FeatureSqueezing(Detector):
     def analyze(self, image: Any, params: Any, ctx: DetectionContext) -> Finding:
         import torch
 
-        x = reduce_to(image_tensor(image), params.working_size)
+        # the reduction transform-instability makes too: converted and reduced once
+        x = working_tensor(image, params.working_size)
         squeezed = {
             f"bit depth {params.bits}": bit_depth(x, params.bits),
             f"median {params.median}x{params.median}": median(x, params.median),
@@ -66,17 +67,6 @@ class FeatureSqueezing(Detector):
                                 "class_changes": flips})
 
 
-def reduce_to(x: Any, longest: int) -> Any:
-    """1 x C x H x W reduced so max(H, W) <= ``longest`` (area interpolation)."""
-    import torch.nn.functional as F  # noqa: N812
-
-    h, w = x.shape[-2:]
-    if max(h, w) <= longest:
-        return x
-    s = longest / max(h, w)
-    return F.interpolate(x, size=(max(1, round(h * s)), max(1, round(w * s))), mode="area")
-
-
 def bit_depth(x: Any, bits: int) -> Any:
     levels = 2 ** bits - 1
     return (x * levels).round() / levels
@@ -86,11 +76,30 @@ def median(x: Any, size: int) -> Any:
     """Median over size x size windows of each channel (scipy: even sizes allowed)."""
     import numpy as np
     import torch
-    from scipy.ndimage import median_filter
 
     arr = x[0].numpy()
+    if size == 2:  # the default: exactly scipy's answer, ten times faster, no scipy import
+        return torch.from_numpy(median_2x2(arr))[None]
+    from scipy.ndimage import median_filter
+
     out = np.stack([median_filter(c, size=size, mode="reflect") for c in arr])
     return torch.from_numpy(out)[None]
+
+
+def median_2x2(arr: Any) -> Any:
+    """scipy.ndimage.median_filter(c, size=2, mode="reflect") of each C x H x W channel.
+
+    scipy's 2 x 2 window at (i, j) covers rows i-1..i and columns j-1..j, "reflect"
+    repeats the first row and column before the image, and of the four values it keeps
+    the one of rank 2 (the third smallest, 0-based rank size**2 // 2). With the pairs
+    (a, b) and (c, d), that is max(min(max(a, b), max(c, d)), max(min(a, b), min(c, d))):
+    only comparisons, so the result is the same values bit for bit."""
+    import numpy as np
+
+    p = np.pad(arr, ((0, 0), (1, 0), (1, 0)), mode="symmetric")
+    a, b, c, d = p[:, :-1, :-1], p[:, :-1, 1:], p[:, 1:, :-1], p[:, 1:, 1:]
+    low = np.maximum(np.minimum(a, b), np.minimum(c, d))
+    return np.maximum(np.minimum(np.maximum(a, b), np.maximum(c, d)), low)
 
 
 def non_local_means(x: Any, strength: float) -> Any:
