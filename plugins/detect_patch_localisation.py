@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.api import DetectionContext, Detector, Finding, image_tensor, param
+from workbench.api import DetectionContext, Detector, Finding, param, working_tensor
 
 
 class PatchLocalisation(Detector):
@@ -45,14 +45,10 @@ class PatchLocalisation(Detector):
         import cv2
         import numpy as np
         import torch
-        import torch.nn.functional as F  # noqa: N812
 
-        full = image_tensor(image)
-        H, W = full.shape[-2:]  # noqa: N806
+        H, W = image.rows, image.columns  # noqa: N806 (the image_tensor's H x W)
         s = min(1.0, params.working_size / max(H, W))
-        x = full if s == 1.0 else F.interpolate(
-            full, size=(max(1, round(H * s)), max(1, round(W * s))), mode="area")
-        x = x.to(ctx.device)
+        x = working_tensor(image, params.working_size).to(ctx.device)
         h, w = x.shape[-2:]
         side = max(1, round(params.size * min(h, w)))
         step = max(1, round(side * params.stride))

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.api import DetectionContext, Detector, Finding, image_tensor, param
+from workbench.api import DetectionContext, Detector, Finding, param, working_tensor
 
 KINDS = ("resize", "rotate", "blur", "jpeg")
 
@@ -50,18 +50,20 @@ class TransformInstability(Detector):
     def analyze(self, image: Any, params: Any, ctx: DetectionContext) -> Finding:
         import numpy as np
         import torch
-        import torch.nn.functional as F  # noqa: N812
 
-        x = image_tensor(image)
-        h, w = x.shape[-2:]
-        if max(h, w) > params.working_size:
-            s = params.working_size / max(h, w)
-            x = F.interpolate(x, size=(max(1, round(h * s)), max(1, round(w * s))), mode="area")
+        # the reduction feature-squeezing makes too: converted and reduced once
+        x = working_tensor(image, params.working_size)
         hwc = np.ascontiguousarray(x[0].numpy().transpose(1, 2, 0))
         rng = np.random.default_rng(params.seed)
         kinds = [KINDS[i % len(KINDS)] for i in range(params.variants)]  # balanced mix
-        variants = [transform(hwc, kind, rng, params) for kind in kinds]
-        batch = torch.from_numpy(np.stack([hwc, *variants]).transpose(0, 3, 1, 2).copy())
+        # The image and its variants are written straight into the model's batch
+        # (N x C x H x W), not stacked and then transposed into it: two copies fewer.
+        batch = np.empty((len(kinds) + 1, *x.shape[1:]), dtype=np.float32)
+        batch[0] = x[0].numpy()
+        stored = _as_jpeg_input(hwc) if "jpeg" in kinds else None  # the same for every one
+        for i, kind in enumerate(kinds):
+            batch[i + 1] = transform(hwc, kind, rng, params, stored).transpose(2, 0, 1)
+        batch = torch.from_numpy(batch)
         ctx.check_cancelled()
         with torch.inference_mode():
             probs = torch.softmax(ctx.model(batch.to(ctx.device)), dim=1).cpu()
@@ -80,8 +82,9 @@ class TransformInstability(Detector):
                                 "variants": len(kinds)})
 
 
-def transform(img: Any, kind: str, rng: Any, p: Any) -> Any:
-    """One small random transformation of an H x W x C float32 image in [0, 1], same size."""
+def transform(img: Any, kind: str, rng: Any, p: Any, jpeg_input: Any = None) -> Any:
+    """One small random transformation of an H x W x C float32 image in [0, 1], same size.
+    ``jpeg_input``: :func:`_as_jpeg_input` of ``img`` when the caller has it already."""
     import cv2
     import numpy as np
 
@@ -100,14 +103,23 @@ def transform(img: Any, kind: str, rng: Any, p: Any) -> Any:
         out = cv2.GaussianBlur(img, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT_101)
     else:
         quality = int(rng.integers(p.min_quality, 96))
-        u8 = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
-        bgr = u8[..., ::-1] if u8.shape[2] == 3 else u8
-        ok, data = cv2.imencode(".jpg", np.ascontiguousarray(bgr),
-                                [cv2.IMWRITE_JPEG_QUALITY, quality])
+        ok, data = cv2.imencode(".jpg", _as_jpeg_input(img) if jpeg_input is None
+                                else jpeg_input, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise RuntimeError("OpenCV could not encode a JPEG variant")
         dec = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
         dec = dec[..., ::-1] if dec.ndim == 3 else dec
         out = dec.astype(np.float32) / 255.0
     out = out.reshape(h, w, -1)  # OpenCV drops a single channel axis
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    # every branch made a new float32 array: clip it in place rather than copy it twice
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _as_jpeg_input(img: Any) -> Any:
+    """An H x W x C float32 image in [0, 1] as the contiguous 8-bit array (BGR for
+    colour) that OpenCV's JPEG encoder takes."""
+    import numpy as np
+
+    u8 = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+    bgr = u8[..., ::-1] if u8.shape[2] == 3 else u8
+    return np.ascontiguousarray(bgr)
