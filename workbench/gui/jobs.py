@@ -13,9 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from ..session.jobs import Cancelled, Job, JobFailed
+
+#: a job's progress reaches its panel at most this often (plus the latest, at the end of
+#: each interval): a plugin reporting every iteration of a fast loop queued thousands of
+#: bar repaints and text elisions, and the window fell behind them
+PROGRESS_MS = 50
 
 
 class _Relay(QObject):
@@ -23,6 +28,37 @@ class _Relay(QObject):
 
     progressed = Signal(float, str)
     published = Signal(object)
+
+    def __init__(self, parent: QObject, on_progress: Callable[[float, str], Any] | None
+                 ) -> None:
+        super().__init__(parent)
+        self.on_progress = on_progress
+        self._latest: tuple[float, str] | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(PROGRESS_MS)
+        self._timer.timeout.connect(self._deliver)
+        if on_progress is not None:
+            self.progressed.connect(self._coalesce)
+
+    def _coalesce(self, fraction: float, message: str) -> None:
+        """The first report at once; later ones at most every PROGRESS_MS, the latest."""
+        self._latest = (fraction, message)
+        if not self._timer.isActive():
+            self._deliver()
+
+    def _deliver(self) -> None:
+        if self._latest is not None and self.on_progress is not None:
+            fraction, message = self._latest
+            self._latest = None
+            self._timer.start()  # the next one waits its turn
+            self.on_progress(fraction, message)
+
+    def stop(self) -> None:
+        """The job is over: a report still waiting would only redraw a finished bar."""
+        self._timer.stop()
+        self._latest = None
+        self.on_progress = None
 
 
 class _Outcome(QObject):
@@ -65,9 +101,7 @@ class JobRunner(QObject):
 
     def start(self, job: Job, *, priority: int = 0,
               on_progress: Callable[[float, str], Any] | None = None) -> Job:
-        relay = _Relay(self)
-        if on_progress is not None:
-            relay.progressed.connect(on_progress)
+        relay = _Relay(self, on_progress)
         if job.on_partial is not None:
             # a job cancelled but still running (a plugin that ignores cancel) must not
             # land results after the user moved on
@@ -146,5 +180,6 @@ class JobRunner(QObject):
         except (ValueError, AttributeError):
             pass
         if relay is not None:
+            relay.stop()
             relay.deleteLater()
         self.finished.emit(job)

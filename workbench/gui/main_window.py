@@ -70,8 +70,8 @@ class MainWindow(QMainWindow):
     def _build_central(self) -> None:
         self.image_page = ImagePage()
         self.view, self.preset_box = self.image_page.view, self.image_page.preset_box
-        self.result_view = AttackResultView()
-        self.evidence_view = EvidenceView()
+        self.result_view = AttackResultView(self.runner)
+        self.evidence_view = EvidenceView(self.runner)
         self.comparison = ComparisonView(
             self.runner, lambda: (self.study.model, self.study.model_name),
             lambda path: s.evidence_maps() if (s := self.study.get(path)) else {})

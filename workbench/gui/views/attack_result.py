@@ -20,14 +20,39 @@ from PySide6.QtWidgets import (
 )
 
 from .map_view import INFERNO, ArrayView, ColourBar, Scale, link_views
+from .prepare import Preparer
 
 if TYPE_CHECKING:  # numpy loads with the first image, not with the window
     import numpy as np
 
 
+def prepare_result(result: Any) -> dict[str, Any]:
+    """Everything the view shows of an attack run that takes numpy time: the original and
+    adversarial renderings, the perturbation heatmap and its scale, the per-image figures.
+    No Qt, so that it can run on a worker (seconds on a mammogram)."""
+    from ...analysis.perturbation import heatmap_rgb, perturbation_map, to_rgb8
+    from .map_view import rendering_image
+
+    outcome = result.outcome
+    adv = outcome.adversarial[0].numpy()
+    heat, top = heatmap_rgb(perturbation_map(result.x, adv))
+    original, adversarial = to_rgb8(result.x), to_rgb8(adv)
+    prepared = {"top": top, "heat": heat, "original": original, "adversarial": adversarial,
+                "original_image": rendering_image(original),
+                "adversarial_image": rendering_image(adversarial),
+                "info": outcome.per_image(result.class_names)[0]}
+    patch = outcome.artifacts.get("patch") if result.universal else None
+    if patch is not None:
+        prepared["patch"] = to_rgb8(patch.detach().cpu().numpy())
+        prepared["patch_shape"] = tuple(patch.shape[-2:])
+    return prepared
+
+
 class AttackResultView(QWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, runner: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # a large image's arrays are made on the window's workers (runner), not in a slot
+        self.preparer = Preparer("prepare the attack result", runner)
         self.original, self.adversarial, self.heatmap = ArrayView(), ArrayView(), ArrayView()
         link_views([self.original, self.adversarial, self.heatmap])
         self.titles = [QLabel(), QLabel(), QLabel()]
@@ -79,6 +104,7 @@ class AttackResultView(QWidget):
             self.show_result(session.path, session.attack)
 
     def _clear(self, header: str, message: str) -> None:
+        self.preparer.forget()
         self.result = self.source_path = None
         self._heat = None
         self.colour_bar.set_scale(None)
@@ -92,29 +118,39 @@ class AttackResultView(QWidget):
         self.save_button.setEnabled(False)
 
     def show_result(self, path: str, result: Any) -> None:
+        """Show ``result``, the attack run on the image at ``path``. A large image's
+        arrays are made on a worker; meanwhile the view names the image and says so."""
         from pathlib import Path
 
-        from ...analysis.perturbation import heatmap_rgb, perturbation_map, to_rgb8
+        self._clear(f"Attack result — {Path(path).name}",
+                    f"Preparing the attack result of {Path(path).name}…")
+        x = result.x
+        self.preparer.request(
+            (path, result), int(x.shape[-1] * x.shape[-2]),
+            lambda: prepare_result(result),
+            lambda prepared: self._show_prepared(path, result, prepared),
+            failed=lambda message: self.verdict.setText(
+                f"Cannot show the attack result: {message}"))
+
+    def _show_prepared(self, path: str, result: Any, prepared: dict[str, Any]) -> None:
+        from pathlib import Path
 
         self.result, self.source_path = result, path
         self.header.setText(f"Attack result — {Path(path).name}")
-        class_names = result.class_names
         outcome = result.outcome
-        x = result.x
-        adv = outcome.adversarial[0].numpy()
-        diff = perturbation_map(x, adv)
-        base = to_rgb8(adv)
-        self._heat, top = heatmap_rgb(diff)
-        self.original.set_array(to_rgb8(x), keep_view=False)
-        self.adversarial.set_array(base, keep_view=False)
-        self.heatmap.set_array(base, keep_view=False)
+        top = prepared["top"]
+        self._heat = prepared["heat"]
+        self.original.set_array(prepared["original"], keep_view=False,
+                                image=prepared["original_image"])
+        base, base_image = prepared["adversarial"], prepared["adversarial_image"]
+        self.adversarial.set_array(base, keep_view=False, image=base_image)
+        self.heatmap.set_array(base, keep_view=False, image=base_image)
         self._update_heatmap()
         self.colour_bar.set_scale(Scale(
             INFERNO, 0.0, top, "|adversarial − original| on the model's 0..1 input scale",
             note=f"= {top * 255:.3g} levels of 255; shown amplified "
                  f"{1 / top if top else 0:.0f}x"))
-        info = outcome.per_image(class_names)[0]
-        patch = outcome.artifacts.get("patch")
+        info = prepared["info"]
         self.save_button.setEnabled(result.mapping is not None)
 
         def probs(d: dict) -> str:
@@ -148,13 +184,14 @@ class AttackResultView(QWidget):
                 f"<b>{outcome.plugin}</b> over {result.n_images} image(s) "
                 f"({outcome.seconds:.1f} s): success on {rate:.0%} of them; showing "
                 f"{Path(path).name}. {'Patch saved to ' + str(where) if where else ''}")
+            patch = prepared.get("patch")
             if patch is not None:  # the learned patch itself, in the third panel
                 self.titles[2].setText("Learned patch")
                 self._heat = None
-                self.heatmap.set_array(to_rgb8(patch.detach().cpu().numpy()), keep_view=False)
+                self.heatmap.set_array(patch, keep_view=False)
                 self.colour_bar.set_scale(None)
-                self.captions[2].setText(f"{tuple(patch.shape[-2:])} px; apply it to any "
-                                         "image with the apply-patch plugin")
+                self.captions[2].setText(f"{tuple(prepared['patch_shape'])} px; apply it to "
+                                         "any image with the apply-patch plugin")
 
     def _update_heatmap(self) -> None:
         """The heatmap over the adversarial image at the slider's opacity (a blend only:

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from .map_view import INFERNO, ArrayView, ColourBar, Scale
+from .prepare import Preparer
 
 if TYPE_CHECKING:  # numpy loads with the first image, not with the window
     import numpy as np
@@ -37,8 +38,10 @@ def evidence_layers(image: Any, frame: int, evidence: np.ndarray
 
 
 class EvidenceView(QWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, runner: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # a large image's layers are made on the window's workers (runner), not in a slot
+        self.preparer = Preparer("prepare the evidence map", runner)
         self.header = QLabel("No image open.")
         self.header.setStyleSheet("font-weight: bold;")
         self.header.setWordWrap(True)
@@ -75,22 +78,45 @@ class EvidenceView(QWidget):
                         "row marked ▣ to see its map here.")
 
     def show_detector(self, session: Any, name: str | None, frame: int = 0) -> bool:
+        """Show ``name``'s evidence on ``session``'s image; True when there is one to show
+        (on a large image it lands a moment later, made on a worker)."""
         findings = session.findings
         out = findings.outcomes.get(name) if findings is not None and name else None
         if out is None or out.evidence is None or session.image is None:
             return False
         self.path = session.path
         self.shown[session.path] = name
-        base, heat, top, most = evidence_layers(session.image, frame, out.evidence)
-        self.picture.set_array(base)
-        self.picture.set_overlay(heat, self.opacity.value() / 100)
-        self.colour_bar.set_scale(Scale(INFERNO, 0.0, top, f"{name} evidence, in the "
-                                        "detector's own units", saturates=most > top,
-                                        note="full colour at the map's 99.5th percentile"))
-        self.header.setText(f"Detector evidence — {name} on {session.name}: {out.explanation}")
+        image = session.image
+        title = f"Detector evidence — {name} on {session.name}"
+
+        def make() -> tuple[Any, ...]:  # on a worker for a large image: no Qt here
+            from .map_view import rendering_image
+
+            base, heat, top, most = evidence_layers(image, frame, out.evidence)
+            return base, rendering_image(base), heat, top, most
+
+        def show(layers: tuple[Any, ...]) -> None:
+            base, rendering, heat, top, most = layers
+            self.picture.set_array(base, image=rendering)
+            self.picture.set_overlay(heat, self.opacity.value() / 100)
+            self.colour_bar.set_scale(Scale(INFERNO, 0.0, top, f"{name} evidence, in the "
+                                            "detector's own units", saturates=most > top,
+                                            note="full colour at the map's 99.5th percentile"))
+            self.header.setText(f"{title}: {out.explanation}")
+
+        def waiting() -> None:
+            self.picture.clear()
+            self.colour_bar.set_scale(None)
+            self.header.setText(f"{title}: preparing the map…")
+
+        self.preparer.request((session.path, name, frame), image.rows * image.columns, make,
+                              show, waiting=waiting,
+                              failed=lambda message: self.header.setText(
+                                  f"{title}: cannot show the map ({message})"))
         return True
 
     def _empty(self, message: str) -> None:
+        self.preparer.forget()
         self.picture.clear()
         self.colour_bar.set_scale(None)
         self.header.setText(message)

@@ -69,6 +69,9 @@ class ImageView(QWidget):
         self._drag_last = QPointF()
         self.placeholder = "Open a DICOM file or photo (File ▸ Open, or drop it here)"
         self._overlay: QImage | None = None
+        self._overlay_rgb: np.ndarray | None = None  # on the stored grid, as given
+        self._overlay_shown: np.ndarray | None = None  # turned as the image is shown
+        self._overlay_step = 0  # the sampling of the overlay's QImage
         self.overlay_opacity = 0.6
         self.inverted = False  # display only: white on black becomes black on white
         self.transform = ViewTransform()  # display only: the reviewer's rotation and flip
@@ -88,6 +91,7 @@ class ImageView(QWidget):
         self._render_key = None
         self._overlay = None
         self._overlay_rgb = None
+        self._overlay_shown = None
         self.transform = ViewTransform()
         self.measurements = []
         self._measuring = None
@@ -204,15 +208,27 @@ class ImageView(QWidget):
         grid, like every map the workbench computes; it is turned here with the image's
         EXIF orientation so it lands on the pixels it describes."""
         self._overlay_rgb = rgb
+        self._overlay_shown = None
         if rgb is not None and self.image is not None:
-            import numpy as np
-
             from ...imaging.display import orient
 
-            rgb = np.ascontiguousarray(self.transform.apply(orient(rgb, self.image.orientation)))
-        self._overlay = None if rgb is None else numpy_to_qimage(rgb)
+            # a view, not a copy: only the part the screen shows becomes a QImage
+            self._overlay_shown = self.transform.apply(orient(rgb, self.image.orientation))
+        self._overlay = None
+        self._overlay_step = 0
+        self._ensure_overlay(self._step())
         self.overlay_opacity = opacity
         self.update()
+
+    def _ensure_overlay(self, step: int) -> None:
+        """The overlay as a QImage sampled like the image (every ``step``-th pixel): a
+        full-size one scaled at every paint cost a mammogram's view seconds."""
+        shown = self._overlay_shown
+        if shown is None:
+            self._overlay = None
+        elif self._overlay is None or step != self._overlay_step:
+            self._overlay = numpy_to_qimage(shown[::step, ::step] if step > 1 else shown)
+            self._overlay_step = step
 
     def rendered_array(self) -> np.ndarray | None:
         """The last rendering (uint8, possibly decimated when zoomed out)."""
@@ -264,6 +280,7 @@ class ImageView(QWidget):
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
             return
         self._ensure_rendered()
+        self._ensure_overlay(self._step())
         target = self.image_rect()
         zoomed_in = self.zoom >= 1.0
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, not zoomed_in)

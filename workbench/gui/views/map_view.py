@@ -16,6 +16,8 @@ from .image_view import ImageView, numpy_to_qimage
 if TYPE_CHECKING:  # numpy loads with the first image, not with the window
     import numpy as np
 
+    from ...imaging import MedicalImage
+
 INFERNO, DIVERGING = "inferno", "diverging"
 BAR_WIDTH = 180
 
@@ -99,6 +101,25 @@ class ColourBar(QWidget):
             p.drawText(int(x), int(y), s.note)
 
 
+def rendering_image(rgb: np.ndarray, name: str = "rendering") -> MedicalImage:
+    """An 8-bit (h, w, 3) or (h, w) rendering as the image an ArrayView shows: its pixels
+    are the array itself (no float round trip, no copy) and its value range is the 8-bit
+    scale, so nothing scans twelve megapixels on the GUI thread. No Qt: a worker can make
+    it."""
+    from pathlib import Path
+
+    from ...imaging import MedicalImage
+
+    photometric = "MONOCHROME2" if rgb.ndim == 2 else "RGB"
+    return MedicalImage(
+        path=Path(name), kind="photo", pixels=rgb, n_frames=1,
+        samples_per_pixel=1 if rgb.ndim == 2 else 3, photometric=photometric,
+        stored_photometric=photometric, modality="XC",
+        metadata={"Format": "in-memory", "Width": rgb.shape[1], "Height": rgb.shape[0]},
+        transfer_syntax="in-memory", transfer_syntax_name="in-memory (8-bit, lossless)",
+        bits_allocated=8, bits_stored=8, pixel_representation=0, _value_range=(0.0, 255.0))
+
+
 class ArrayView(ImageView):
     """An RGB (h, w, 3) uint8 array in a zoomable, pannable view (no window/level: the
     array is already a rendering), with an optional overlay and its opacity."""
@@ -110,22 +131,41 @@ class ArrayView(ImageView):
         self.placeholder = placeholder
         self.array: np.ndarray | None = None
 
-    def set_array(self, rgb: np.ndarray | None, keep_view: bool = True) -> None:
+    def set_array(self, rgb: np.ndarray | None, keep_view: bool = True,
+                  image: MedicalImage | None = None) -> None:
         """Show ``rgb``; a same-sized array keeps the zoom and centre (a new opacity or
-        overlay is not a new picture)."""
+        overlay is not a new picture). ``image``: its `rendering_image`, when a worker
+        made it already."""
         self.array = rgb
         if rgb is None:
             self.set_image(None)
             return
-        from ...imaging.in_memory import image_from_unit_array
-
         view = (self._zoom, self._center) if keep_view and self.image is not None \
             and (self.image.rows, self.image.columns) == rgb.shape[:2] else None
-        x = rgb.transpose(2, 0, 1) / 255.0 if rgb.ndim == 3 else rgb[None] / 255.0
-        self.set_image(image_from_unit_array(x, "rendering"))
+        self.set_image(image if image is not None and image.pixels is rgb
+                       else rendering_image(rgb))
         if view is not None:
             self._zoom, self._center = view
         self.update()
+
+    def _ensure_rendered(self) -> None:
+        """The array itself, sampled for the zoom: it is a rendering already (the window
+        pipeline would give back the same 8-bit values, at the cost of a lookup pass)."""
+        if self.image is None:
+            self._qimage = None
+            return
+        step = self._step()
+        key = (id(self.image), step, self.inverted, self.transform)
+        if key == self._render_key and self._qimage is not None:
+            return
+        shown = self.image.pixels[::step, ::step] if step > 1 else self.image.pixels
+        if not self.transform.is_identity:
+            shown = self.transform.apply(shown)
+        if self.inverted:
+            shown = 255 - shown
+        self._rendered = shown
+        self._qimage = numpy_to_qimage(shown)
+        self._render_key = key
 
     def clear(self) -> None:
         self.set_array(None)
