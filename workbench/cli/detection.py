@@ -146,7 +146,12 @@ def _detect_one(f: Any, detectors: list, models: _ModelChoice, reference: Any,
     outcomes, used = [], []
     model, no_model = models.for_image(image) if any(
         "model" in getattr(det, "needs", ()) for det, _p in detectors) else (None, "")
-    for det, params in detectors:
+    notes: dict[str, str] = {}
+    # on a terminal, which detector is running (the rows come when all have run)
+    bar = ProgressBar(f"detect {_short(f.name, 28)}") if sys.stderr.isatty() else None
+    for i, (det, params) in enumerate(detectors):
+        if bar is not None:
+            bar.update(i, len(detectors), det.name)
         if "model" in getattr(det, "needs", ()) and model is None and no_model:
             _not_run(f, det.name, no_model, args.json)
             continue
@@ -159,8 +164,19 @@ def _detect_one(f: Any, detectors: list, models: _ModelChoice, reference: Any,
             failures += 1
             continue
         outcomes.append(out)
+        notes[out.name] = note
         if _cal is not None and out.calibrated:
             used.append(_cal)
+    if bar is not None:
+        bar.update(len(detectors), len(detectors), "")
+    # the rows are printed once all have run, judged by the case thresholds the verdict
+    # below uses: a row "suspicious" by its own threshold under "no detector fired" said
+    # two different things
+    from ..engine.case_calibration import case_thresholds
+    from ..engine.case_verdict import judged_outcomes
+
+    for out in judged_outcomes(outcomes, case_thresholds(used)):
+        note = notes[out.name]
         explanation = out.explanation + (f" [{note}]" if note else "")
         if args.json:
             row = {"file": str(f), **out.to_json()}

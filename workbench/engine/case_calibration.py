@@ -19,10 +19,17 @@ from typing import Any
 MIN_SHARED = 20
 
 
-def case_thresholds(calibrations: list[Any], fpr: float = 0.05) -> dict[str, float]:
-    """Detector name -> case threshold, from their Calibration objects."""
+def case_thresholds(calibrations: list[Any], fpr: float | None = None) -> dict[str, float]:
+    """Detector name -> case threshold, from their Calibration objects. ``fpr``: the
+    rate of clean images the detectors together may flag; by default the lowest rate
+    they were calibrated at (5% for the shipped ones), so one detector calibrated alone
+    keeps its own threshold, at the rate its user chose."""
     if not calibrations:
         return {}
+    if fpr is None:
+        fpr = min(float(c.fpr) for c in calibrations)
+    if len(calibrations) == 1 and float(calibrations[0].fpr) == fpr:
+        return {calibrations[0].detector: float(calibrations[0].threshold)}
     key = (fpr, *((c.detector, c.date, c.n, c.threshold) for c in calibrations))
     if key not in _CACHE:  # the banner asks on every change of the image's findings
         _CACHE[key] = dict(_thresholds(tuple(calibrations), fpr))

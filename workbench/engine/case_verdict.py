@@ -14,7 +14,7 @@ must see why, and a verdict is never stronger than its evidence:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 AUTHENTIC, TAMPERED, SUSPICIOUS = "authentic", "tampered", "suspicious"
@@ -53,16 +53,18 @@ def case_verdict(verification: Any, outcomes: list[Any] | None,
         return CaseVerdict(PENDING if record is None else INCONCLUSIVE,
                            "No verdict yet: " + (context or "checking the capture record")
                            + "; run the detectors", (context,) if context else ())
-    calibrated = [o for o in outcomes if o.calibrated]
-    limit = {o.name: (thresholds or {}).get(o.name, o.threshold) for o in calibrated}
-    fired = [o for o in calibrated if o.score is not None and o.score > limit[o.name]]
+    judged = judged_outcomes(outcomes, thresholds)
+    calibrated = [o for o in judged if o.calibrated]
+    limit = {o.name: o.threshold for o in calibrated}
+    fired = [o for o in calibrated if o.verdict == SUSPICIOUS]
     # rule detectors (not calibratable: a flag, not a score) are decisive when they flag:
     # a header that declares an adversarial image is evidence whatever any threshold says
     decisive = [o for o in outcomes if not o.calibrated
                 and o.verdict in ("tampered", "suspicious")]
     if fired or decisive:
         kind = "case threshold" if thresholds else "threshold"
-        reasons = [f"{o.name}: {o.explanation} (score {o.score:.4g} > {kind} "
+        said = {o.name: o.explanation for o in outcomes}  # without the threshold note
+        reasons = [f"{o.name}: {said[o.name]} (score {o.score:.4g} > {kind} "
                    f"{limit[o.name]:.4g})" for o in fired]
         reasons += [f"{o.name}: {o.explanation}" for o in decisive]
         return CaseVerdict(SUSPICIOUS, f"Suspicious: {len(fired) + len(decisive)} detector(s) "
@@ -71,10 +73,38 @@ def case_verdict(verification: Any, outcomes: list[Any] | None,
         names = ", ".join(o.name for o in calibrated)
         return CaseVerdict(NO_EVIDENCE, f"No detector fired ({len(calibrated)} calibrated); "
                            f"{context or 'no capture record'}: this is not proof of "
-                           "authenticity", (f"calibrated detectors below threshold: {names}",))
+                           "authenticity", (f"calibrated detectors below their "
+                           f"{'case ' if thresholds else ''}thresholds: {names}",))
     return CaseVerdict(INCONCLUSIVE, f"Inconclusive: {context or 'no capture record'} and no "
                        "calibrated detector", ("calibrate the detectors (workbench calibrate) "
                                                "or sign images at capture",))
+
+
+def judged_outcomes(outcomes: list[Any], thresholds: dict[str, float] | None
+                    ) -> list[Any]:
+    """The outcomes as the case verdict judges them, for every table beside it (GUI,
+    ``workbench detect``, the report): a calibrated detector's threshold is its case
+    threshold and its verdict "suspicious" or "clean" against it. Each detector's own
+    5% threshold flags more images than the case verdict counts (five of them together
+    flagged 28% of clean images), so a row marked "suspicious" under a banner saying "no
+    detector fired" told the reviewer two different things; the own threshold is kept in
+    ``own_threshold`` and named in the explanation when it differs."""
+    if not thresholds:
+        return list(outcomes)
+    judged = []
+    for o in outcomes:
+        case = thresholds.get(o.name)
+        if not o.calibrated or o.score is None or case is None or case == o.threshold:
+            judged.append(o)
+            continue
+        verdict = SUSPICIOUS if o.score > case else "clean"
+        alone = "above" if o.threshold is not None and o.score > o.threshold else "below"
+        note = (f" [case threshold {case:.4g}, set so that the detectors together flag 5% "
+                f"of clean images; {alone} this detector's own 5% threshold "
+                f"{o.threshold:.4g}]")
+        judged.append(replace(o, threshold=case, verdict=verdict,
+                              explanation=o.explanation + note, own_threshold=o.threshold))
+    return judged
 
 
 def _record_context(record: str | None, verification: Any) -> str:

@@ -65,6 +65,9 @@ class DetectorOutcome:
     calibrated: bool = False
     threshold: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    # set when the case verdict judged it by a case threshold (engine.case_verdict):
+    # the detector's own single-detector threshold, for the record
+    own_threshold: float | None = None
 
     @property
     def flagged(self) -> bool:
@@ -82,7 +85,8 @@ class DetectorOutcome:
             "evidence": None if ev is None else {"shape": list(ev.shape),
                                                   "max": round(float(ev.max()), 6)},
             "details": _jsonable(self.details), "params": _jsonable(self.params),
-        }
+        } | ({} if self.own_threshold is None
+             else {"own_threshold": round(float(self.own_threshold), 6)})
 
 
 def run_detector(detector: Any, image: Any, params: dict[str, Any] | Any = None, *,

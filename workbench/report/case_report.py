@@ -91,18 +91,31 @@ def _findings(image: Any, base: Any, detectors: list[Any] | None, model: Any
     from ..engine.calibration import run_calibrated
     from ..engine.detector_runner import DetectorFailed
 
-    outcomes, used, findings = [], [], []
+    outcomes, used, failed = [], [], {}
     for det in detectors or []:
         try:
             out, cal, _note = run_calibrated(det, image, make_params(det.Params, {}),
                                              model=model)
         except DetectorFailed as exc:
-            findings.append({"detector": det.name, "verdict": "failed",
-                             "explanation": str(exc).splitlines()[0]})
+            failed[det.name] = {"detector": det.name, "verdict": "failed",
+                                "explanation": str(exc).splitlines()[0]}
             continue
         outcomes.append(out)
         if cal is not None:
             used.append(cal)
+    from ..engine.case_calibration import case_thresholds
+    from ..engine.case_verdict import judged_outcomes
+
+    # each row judged as the case verdict judges it, so the table agrees with the verdict
+    judged = {o.name: o for o in judged_outcomes(outcomes, case_thresholds(used))}
+    findings = []
+    for det in detectors or []:
+        if det.name in failed:
+            findings.append(failed[det.name])
+            continue
+        out = judged.get(det.name)
+        if out is None:
+            continue
         entry = {"detector": out.name, "score": out.score, "threshold": out.threshold,
                  "verdict": out.verdict, "explanation": out.explanation}
         if out.evidence is not None:

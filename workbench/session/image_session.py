@@ -74,10 +74,24 @@ class DetectorFindings:
 
         if not self.complete:
             return case_verdict(verification, None)
-        used = [self.calibrations[n] for n, o in self.outcomes.items()
-                if o.calibrated and n in self.calibrations]
         return case_verdict(verification, list(self.outcomes.values()),
-                            case_thresholds(used))
+                            case_thresholds(self._used()))
+
+    def judged(self) -> list[Any]:
+        """The outcomes as the verdict judges them (engine.case_verdict.judged_outcomes):
+        once every detector has run, a calibrated one against its case threshold, so the
+        table agrees with the banner; while they run, each against its own threshold."""
+        outcomes = list(self.outcomes.values())
+        if not self.complete:
+            return outcomes
+        from ..engine.case_calibration import case_thresholds
+        from ..engine.case_verdict import judged_outcomes
+
+        return judged_outcomes(outcomes, case_thresholds(self._used()))
+
+    def _used(self) -> list[Any]:
+        return [self.calibrations[n] for n, o in self.outcomes.items()
+                if o.calibrated and n in self.calibrations]
 
 
 class ImageSession:

@@ -123,10 +123,11 @@ class DetectorsPanel(QWidget):
         if f is None:
             self.header.setText(f"Detectors — {s.name}: not run yet")
             return
-        state = "complete" if f.complete else "running…"
+        state = "complete" if f.complete else (
+            "running… (each row judged by its own threshold until all have run)")
         model = f" with {f.model_name}" if f.model_name else " (no model loaded)"
         self.header.setText(f"Detectors — {s.name}{model}: {state}")
-        for out in f.outcomes.values():
+        for out in f.judged():  # by the thresholds the banner's verdict uses
             self.add_outcome(out)
         for name, message in f.failures.items():
             self.add_failure(name, message)
