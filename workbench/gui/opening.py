@@ -29,7 +29,7 @@ class ImageOpener(QObject):
 
     def open_paths(self, paths: list[str | Path]) -> list[str]:
         """Add files (and the images inside folders) to the study; select the first."""
-        from ..imaging import find_images
+        from ..imaging.discovery import find_images
 
         added: list[str] = []
         for raw in paths:

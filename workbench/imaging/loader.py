@@ -10,6 +10,14 @@ import os
 from pathlib import Path
 
 from .dicom_reader import CancelledFn, ProgressFn, read_dicom
+
+# re-exported: callers list folders through the loader as before
+from .discovery import (  # noqa: F401
+    PHOTO_SUFFIXES,
+    find_images,
+    is_dicom_file,
+    special_file_kind,
+)
 from .errors import (
     CorruptImageError,
     FileUnreadableError,
@@ -19,8 +27,6 @@ from .errors import (
 )
 from .medical_image import MedicalImage
 from .photo_reader import read_photo, sniff_photo_format
-
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
 
 
 def load_image(
@@ -80,55 +86,3 @@ def _load(
         raise NotAnImageError(path, f"named {path.suffix} but its content is not that format")
     # DICOM without preamble, or anything else: the DICOM reader decides and refuses clearly.
     return read_dicom(path, max_bytes=max_bytes, progress=progress, cancelled=cancelled)
-
-
-def special_file_kind(path: Path) -> str:
-    """"a FIFO", "a socket", "a device" for files that are not regular (reading them can
-    block for ever or never end), else ""."""
-    import stat
-
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return ""  # a broken link or a loop: opening it fails with a clear message
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return ""
-
-
-def find_images(folder: str | os.PathLike[str]) -> list[Path]:
-    """Files under a folder that may be images, sorted: photos by suffix, and anything
-    else that starts like DICOM (many DICOM files have no suffix at all). A FIFO, socket
-    or device is listed only when its name says image (so that the command reports it
-    and goes on), and is never opened here."""
-    out = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if name.startswith("."):
-                continue
-            p = Path(root) / name
-            named = p.suffix.lower() in PHOTO_SUFFIXES | {".dcm", ".dicom", ".ima"}
-            if named or (not special_file_kind(p) and _is_dicom(p)):
-                out.append(p)
-    return out
-
-
-def is_dicom_file(path: str | os.PathLike[str]) -> bool:
-    """Whether a file is DICOM by its magic ('DICM' after the preamble) or, for the data
-    sets written without one, by its suffix; no pixel is decoded."""
-    p = Path(path)
-    return _is_dicom(p) or (p.is_file() and p.suffix.lower() in (".dcm", ".dicom", ".ima"))
-
-
-def _is_dicom(path: Path) -> bool:
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:132] == b"DICM"
