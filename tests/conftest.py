@@ -83,3 +83,35 @@ def altered_ct(folder: Path, *, new_uid: bool = False) -> tuple[Path, Path, obje
     copy = folder / "CT_small_altered.dcm"
     ds.save_as(copy)
     return original, copy, ds
+
+
+# The files that take longest, longest first (seconds on a quiet 2-core machine, measured
+# 2026-12-03 with --durations). With one file per worker (--dist loadfile) xdist hands
+# out files in collection order; by default it reorders them by their number of tests,
+# which put the few-test, long files (harden, the frozen app) last, and one core then
+# ran them alone for minutes while the other idled. pyproject's addopts turn that
+# reordering off (--no-loadscope-reorder) and this puts the long files first: the
+# shortest-last order that makes two workers finish together.
+SLOW_FILES = (
+    "test_harden.py",  # 190: adversarial fine-tune, then two evaluations
+    "test_installer.py",  # 100: PyInstaller build and smoke test
+    "test_gateway.py",  # 95: ten SIGKILLs of the gateway under load
+    "test_dicom_signature_corpus.py",  # 85: dcmsign over the corpus
+    "test_evaluate.py",  # 80
+    "test_sweep.py",  # 75
+    "test_cli_attack.py",  # 65
+    "test_pacs.py",  # 60
+    "test_ray_engine.py",  # 50
+    "test_attacks_demo.py",  # 40
+    "test_patch_attacks.py",  # 35
+    "test_detectors.py",
+    "test_transfer_attacks.py",
+    "test_report.py",
+    "test_verify.py",
+    "test_gui_patch.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest

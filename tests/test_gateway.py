@@ -154,9 +154,10 @@ def test_orthanc_as_the_pacs_holds_each_instance_once_with_its_data_unchanged(
 
 def test_killed_at_random_moments_nothing_acknowledged_is_lost(site: Site, tmp_path: Path
                                                                ) -> None:
-    """SIGKILL the gateway ten times while a modality sends 200 instances (resending what
+    """SIGKILL the gateway ten times while a modality sends 100 instances (resending what
     was not acknowledged, as a modality does): every acknowledged instance has its record
-    in the ledger, and reaches the PACS exactly once."""
+    in the ledger, and reaches the PACS exactly once. (100, not 200: the kills are what
+    is tested, and the instances between them were most of the suite's longest test.)"""
     import random
 
     from workbench.provenance.ledger.store import Ledger
@@ -164,12 +165,12 @@ def test_killed_at_random_moments_nothing_acknowledged_is_lost(site: Site, tmp_p
     site.start_orthanc()
     source = pydicom.dcmread(pydicom_test_file("CT_small.dcm"))
     files = []
-    for i in range(200):
+    for i in range(100):
         source.SOPInstanceUID = pydicom.uid.generate_uid(prefix="1.2.826.0.1.3680043.10.99.")
         files.append(tmp_path / f"i{i:03d}.dcm")
         source.save_as(files[-1])
     rng = random.Random(20261202)
-    kill_at = sorted(rng.sample(range(5, 195), 10))
+    kill_at = sorted(rng.sample(range(5, 95), 10))
     acknowledged: set[str] = set()
     kills = 0
     for i, f in enumerate(files):
@@ -193,7 +194,7 @@ def test_killed_at_random_moments_nothing_acknowledged_is_lost(site: Site, tmp_p
             victim.wait(timeout=10)  # the kill may land after the store was acknowledged
             if site.gateway is victim:  # not restarted by a failed send: restart it now
                 site.start_gateway()
-    assert kills == 10 and len(acknowledged) == 200
+    assert kills == 10 and len(acknowledged) == len(files)
     _wait(lambda: set(site.orthanc_instances()) >= acknowledged, timeout=120,
           what="the PACS to hold every acknowledged instance")
     assert not list((site.tmp / "spool" / "outbox").glob("*.dcm"))
@@ -203,7 +204,7 @@ def test_killed_at_random_moments_nothing_acknowledged_is_lost(site: Site, tmp_p
     finally:
         ledger.close()
     assert missing == []
-    assert len(site.orthanc_instances()) == 200  # one copy each in the PACS
+    assert len(site.orthanc_instances()) == len(files)  # one copy each in the PACS
     logged = [ln.split("\t")[0] for ln in
               (site.tmp / "spool" / "forwarded.log").read_text().splitlines()]
     from workbench.gateway.spool import Spool

@@ -18,8 +18,9 @@ def hardened(shared_data, tmp_path_factory):
     from workbench.training.harden import harden
 
     out = tmp_path_factory.mktemp("hardened")
-    return harden("demo", "pgd", out, shared_data / "dermoscopy" / "isic", epochs=6,
-                  lr=1e-3, seed=0)
+    # 3 epochs at 2e-3: PGD accuracy 1/60 -> 9/60 in 67 s (6 epochs at 1e-3: 8/60 in 116 s)
+    return harden("demo", "pgd", out, shared_data / "dermoscopy" / "isic", epochs=3,
+                  lr=2e-3, seed=0)
 
 
 def test_adversarial_training_raises_pgd_accuracy(hardened) -> None:
