@@ -52,6 +52,9 @@ def test_the_table_agrees_with_the_banner(qtbot, window, shared_data):
     qtbot.waitUntil(lambda: w.view.image is not None
                     and w.study.current.verification is not None, timeout=TIMEOUT)
     assert w.run_detectors()
+    # while they run there is no verdict, and the banner does not ask to run them
+    running = w.verdict_banner.banner.text()
+    assert "No verdict yet" in running and "the detectors are running" in running, running
     qtbot.waitUntil(lambda: w.detect_task is None, timeout=TIMEOUT)
     s = w.study.current
     verdict = s.findings.verdict(s.verification)

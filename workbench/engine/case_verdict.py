@@ -29,11 +29,13 @@ class CaseVerdict:
 
 
 def case_verdict(verification: Any, outcomes: list[Any] | None,
-                 thresholds: dict[str, float] | None = None) -> CaseVerdict:
+                 thresholds: dict[str, float] | None = None, *,
+                 running: bool = False) -> CaseVerdict:
     """The verdict of one image from its provenance check (a VerificationResult, or None
     while it runs) and its detector outcomes (None when the detectors have not run).
     ``thresholds``: the case thresholds (engine.case_calibration), so that the detectors
-    together flag about 5% of clean images; without them each detector's own verdict."""
+    together flag about 5% of clean images; without them each detector's own verdict.
+    ``running``: the detectors are running (``outcomes`` is None until they all have)."""
     record = getattr(verification, "verdict", None)
     if record in ("intact", "re-encoded"):
         fired = [o for o in outcomes or [] if o.flagged]
@@ -52,7 +54,8 @@ def case_verdict(verification: Any, outcomes: list[Any] | None,
     if outcomes is None:
         return CaseVerdict(PENDING if record is None else INCONCLUSIVE,
                            "No verdict yet: " + (context or "checking the capture record")
-                           + "; run the detectors", (context,) if context else ())
+                           + ("; the detectors are running" if running
+                              else "; run the detectors"), (context,) if context else ())
     judged = judged_outcomes(outcomes, thresholds)
     calibrated = [o for o in judged if o.calibrated]
     limit = {o.name: o.threshold for o in calibrated}

@@ -72,8 +72,8 @@ class DetectorFindings:
         from ..engine.case_calibration import case_thresholds
         from ..engine.case_verdict import case_verdict
 
-        if not self.complete:
-            return case_verdict(verification, None)
+        if not self.complete:  # no verdict from some of them: the rest may fire
+            return case_verdict(verification, None, running=True)
         return case_verdict(verification, list(self.outcomes.values()),
                             case_thresholds(self._used()))
 
