@@ -53,6 +53,19 @@ def test_predict_gives_no_diagnosis_from_a_model_trained_on_other_images(shared_
     assert auto.returncode == 1 and "no shipped model fits a chest X-ray (CR)" in auto.stderr
 
 
+def test_predict_refuses_a_mismatch_from_the_card_before_loading_torch(shared_data):
+    """The card alone says the skin model does not fit a chest CR: the refusal comes
+    without importing torch or loading the weights (it took 8.6 s, now about 1.6 s)."""
+    cr = shared_data / "dicom" / "pydicom-data" / "RG1_J2KR.dcm"
+    code = ("import sys\nfrom workbench.cli import main\n"
+            f"rc = main(['predict', '--model', 'demo', {str(cr)!r}])\n"
+            "print('exit', rc, 'torch' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert "exit 1 False" in run.stdout, run.stdout + run.stderr
+    assert "not a diagnosis" in run.stderr and "RG1_J2KR.dcm" in run.stderr
+
+
 def test_predict_auto_picks_the_model_that_fits(shared_data):
     photo = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000000.jpg"
     out = wb("predict", "--model", "auto", "--json", str(photo))
@@ -118,12 +131,13 @@ def test_an_attack_whose_file_fails_to_import_is_named_with_its_error(tmp_path, 
     assert "no attack named" not in err
 
 
-def test_predict_says_at_once_that_it_loads_the_model_on_a_terminal(tmp_path):
+def test_predict_says_at_once_that_it_loads_the_model_on_a_terminal(shared_data, tmp_path):
     """On a terminal the seconds of importing torch and the model are announced before
-    they start; in a pipe or log stderr stays clean (results and one-line errors)."""
+    they start; in a pipe or log stderr stays clean (results and one-line errors). A
+    photo the model fits: on a CT it now refuses from the card, loading nothing."""
     import pty
 
-    image = pydicom_test_file("CT_small.dcm")
+    image = shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000000.jpg"
     args = [sys.executable, "-m", "workbench", "predict", "--model", "demo", str(image)]
     leader, follower = pty.openpty()
     try:

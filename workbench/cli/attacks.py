@@ -60,7 +60,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for f in image_files(args.inputs):
         try:
             image = load_image(f)
-            x, _ = _tensor(image)
         except ImageLoadError as exc:
             print_error(str(exc))
             failures += 1
@@ -71,10 +70,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
                         "--model")
             failures += 1
             continue
+        # the card alone says whether the model fits: a refusal comes before torch loads
+        # (8.6 s to say "not a diagnosis" on a chest CR, most of it torch and the model)
+        card = models[name].card if name in models else _card_of(name)
+        problem = fit_problem(card, image) if card is not None else None
+        if problem is not None and not args.allow_mismatch:
+            print_error(f"{f}: {problem} (--allow-mismatch prints the output anyway)")
+            failures += 1
+            continue
+        try:
+            x, _ = _tensor(image)
+        except ImageLoadError as exc:
+            print_error(str(exc))
+            failures += 1
+            continue
         if name not in models:
             models[name] = load_model_on(name, args.device)
         model = models[name]
-        problem = fit_problem(model.card, image)
+        problem = fit_problem(model.card, image)  # the loaded model's own card decides
         if problem is not None and not args.allow_mismatch:
             print_error(f"{f}: {problem} (--allow-mismatch prints the output anyway)")
             failures += 1
@@ -82,6 +95,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
         _print_prediction(f, model, predict_proba(model, x)[0], problem, args.json,
                           fit_caveat(model.card, image))
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _card_of(name: str) -> Any:
+    """The model card of ``name`` without loading the model, or None when it cannot be
+    read here (then loading the model reports why)."""
+    from ..models.card import ModelCard
+    from ..models.zoo import resolve_card
+
+    try:
+        return ModelCard.load(resolve_card(name))
+    except Exception:
+        return None
 
 
 def _print_prediction(f: Path, model: Any, probs: Any, problem: str | None,
