@@ -17,6 +17,15 @@ def image_from_unit_array(x01: np.ndarray, name: str) -> MedicalImage:
         raise ValueError(f"{name}: expected C x H x W with C = 1 or 3, got {x.shape}")
     pixels = np.rint(np.clip(x, 0, 1) * 255).astype(np.uint8)
     pixels = pixels[0] if x.shape[0] == 1 else np.ascontiguousarray(pixels.transpose(1, 2, 0))
+    return image_from_uint8(pixels, name)
+
+
+def image_from_uint8(pixels: np.ndarray, name: str,
+                     value_range: tuple[float, float] | None = None) -> MedicalImage:
+    """An H x W (grey) or H x W x 3 (RGB) uint8 array as an 8-bit photo called ``name``,
+    its pixels the array itself (no copy; it becomes read-only, as every image's pixels
+    are). ``value_range``: when the caller knows it (a rendering: the 8-bit scale), so
+    that nothing scans the pixels for it."""
     photometric = "MONOCHROME2" if pixels.ndim == 2 else "RGB"
     return MedicalImage(
         path=Path(name), kind="photo", pixels=pixels, n_frames=1,
@@ -24,4 +33,4 @@ def image_from_unit_array(x01: np.ndarray, name: str) -> MedicalImage:
         stored_photometric=photometric, modality="XC",
         metadata={"Format": "in-memory", "Width": pixels.shape[1], "Height": pixels.shape[0]},
         transfer_syntax="in-memory", transfer_syntax_name="in-memory (8-bit, lossless)",
-        bits_allocated=8, bits_stored=8, pixel_representation=0)
+        bits_allocated=8, bits_stored=8, pixel_representation=0, _value_range=value_range)

@@ -31,15 +31,12 @@ def prepare_result(result: Any) -> dict[str, Any]:
     adversarial renderings, the perturbation heatmap and its scale, the per-image figures.
     No Qt, so that it can run on a worker (seconds on a mammogram)."""
     from ...analysis.perturbation import heatmap_rgb, perturbation_map, to_rgb8
-    from .map_view import rendering_image
 
     outcome = result.outcome
     adv = outcome.adversarial[0].numpy()
     heat, top = heatmap_rgb(perturbation_map(result.x, adv))
     original, adversarial = to_rgb8(result.x), to_rgb8(adv)
     prepared = {"top": top, "heat": heat, "original": original, "adversarial": adversarial,
-                "original_image": rendering_image(original),
-                "adversarial_image": rendering_image(adversarial),
                 "info": outcome.per_image(result.class_names)[0]}
     patch = outcome.artifacts.get("patch") if result.universal else None
     if patch is not None:
@@ -140,11 +137,10 @@ class AttackResultView(QWidget):
         outcome = result.outcome
         top = prepared["top"]
         self._heat = prepared["heat"]
-        self.original.set_array(prepared["original"], keep_view=False,
-                                image=prepared["original_image"])
-        base, base_image = prepared["adversarial"], prepared["adversarial_image"]
-        self.adversarial.set_array(base, keep_view=False, image=base_image)
-        self.heatmap.set_array(base, keep_view=False, image=base_image)
+        self.original.set_array(prepared["original"], keep_view=False)
+        base = prepared["adversarial"]
+        self.adversarial.set_array(base, keep_view=False)
+        self.heatmap.set_array(base, keep_view=False)
         self._update_heatmap()
         self.colour_bar.set_scale(Scale(
             INFERNO, 0.0, top, "|adversarial − original| on the model's 0..1 input scale",

@@ -90,14 +90,11 @@ class EvidenceView(QWidget):
         title = f"Detector evidence — {name} on {session.name}"
 
         def make() -> tuple[Any, ...]:  # on a worker for a large image: no Qt here
-            from .map_view import rendering_image
-
-            base, heat, top, most = evidence_layers(image, frame, out.evidence)
-            return base, rendering_image(base), heat, top, most
+            return evidence_layers(image, frame, out.evidence)
 
         def show(layers: tuple[Any, ...]) -> None:
-            base, rendering, heat, top, most = layers
-            self.picture.set_array(base, image=rendering)
+            base, heat, top, most = layers
+            self.picture.set_array(base)
             self.picture.set_overlay(heat, self.opacity.value() / 100)
             self.colour_bar.set_scale(Scale(INFERNO, 0.0, top, f"{name} evidence, in the "
                                             "detector's own units", saturates=most > top,

@@ -16,8 +16,6 @@ from .image_view import ImageView, numpy_to_qimage
 if TYPE_CHECKING:  # numpy loads with the first image, not with the window
     import numpy as np
 
-    from ...imaging import MedicalImage
-
 INFERNO, DIVERGING = "inferno", "diverging"
 BAR_WIDTH = 180
 
@@ -101,25 +99,6 @@ class ColourBar(QWidget):
             p.drawText(int(x), int(y), s.note)
 
 
-def rendering_image(rgb: np.ndarray, name: str = "rendering") -> MedicalImage:
-    """An 8-bit (h, w, 3) or (h, w) rendering as the image an ArrayView shows: its pixels
-    are the array itself (no float round trip, no copy) and its value range is the 8-bit
-    scale, so nothing scans twelve megapixels on the GUI thread. No Qt: a worker can make
-    it."""
-    from pathlib import Path
-
-    from ...imaging import MedicalImage
-
-    photometric = "MONOCHROME2" if rgb.ndim == 2 else "RGB"
-    return MedicalImage(
-        path=Path(name), kind="photo", pixels=rgb, n_frames=1,
-        samples_per_pixel=1 if rgb.ndim == 2 else 3, photometric=photometric,
-        stored_photometric=photometric, modality="XC",
-        metadata={"Format": "in-memory", "Width": rgb.shape[1], "Height": rgb.shape[0]},
-        transfer_syntax="in-memory", transfer_syntax_name="in-memory (8-bit, lossless)",
-        bits_allocated=8, bits_stored=8, pixel_representation=0, _value_range=(0.0, 255.0))
-
-
 class ArrayView(ImageView):
     """An RGB (h, w, 3) uint8 array in a zoomable, pannable view (no window/level: the
     array is already a rendering), with an optional overlay and its opacity."""
@@ -131,19 +110,20 @@ class ArrayView(ImageView):
         self.placeholder = placeholder
         self.array: np.ndarray | None = None
 
-    def set_array(self, rgb: np.ndarray | None, keep_view: bool = True,
-                  image: MedicalImage | None = None) -> None:
+    def set_array(self, rgb: np.ndarray | None, keep_view: bool = True) -> None:
         """Show ``rgb``; a same-sized array keeps the zoom and centre (a new opacity or
-        overlay is not a new picture). ``image``: its `rendering_image`, when a worker
-        made it already."""
+        overlay is not a new picture)."""
         self.array = rgb
         if rgb is None:
             self.set_image(None)
             return
         view = (self._zoom, self._center) if keep_view and self.image is not None \
             and (self.image.rows, self.image.columns) == rgb.shape[:2] else None
-        self.set_image(image if image is not None and image.pixels is rgb
-                       else rendering_image(rgb))
+        from ...imaging.in_memory import image_from_uint8
+
+        # the array itself, no float round trip or copy, and its range the 8-bit scale:
+        # nothing scans a mammogram's twelve megapixels on the GUI thread
+        self.set_image(image_from_uint8(rgb, "rendering", (0.0, 255.0)))
         if view is not None:
             self._zoom, self._center = view
         self.update()
