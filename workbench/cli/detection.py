@@ -169,13 +169,10 @@ def _detect_one(f: Any, detectors: list, models: _ModelChoice, reference: Any,
             used.append(_cal)
     if bar is not None:
         bar.update(len(detectors), len(detectors), "")
-    # the rows are printed once all have run, judged by the case thresholds the verdict
-    # below uses: a row "suspicious" by its own threshold under "no detector fired" said
-    # two different things
-    from ..engine.case_calibration import case_thresholds
-    from ..engine.case_verdict import judged_outcomes
-
-    for out in judged_outcomes(outcomes, case_thresholds(used)):
+    case = _case_verdict(f, image, outcomes, used)
+    # the rows are printed once all have run, as the verdict below judged them: a row
+    # "suspicious" by its own threshold under "no detector fired" said two different things
+    for out in case.outcomes:
         note = notes[out.name]
         explanation = out.explanation + (f" [{note}]" if note else "")
         if args.json:
@@ -187,7 +184,6 @@ def _detect_one(f: Any, detectors: list, models: _ModelChoice, reference: Any,
             thr = "-" if out.threshold is None else f"{out.threshold:.4g}"
             print(f"{_short(f.name, 28):<28} {out.name:<22} {score:>9} {thr:>9}  "
                   f"{out.verdict:<13} {explanation}")
-    case = _case_verdict(f, image, outcomes, used)
     # one call per image, as the GUI's banner makes it: several detectors at 5% each
     # flag far more than 5% of clean images, so a single row is not the verdict
     if args.json:

@@ -26,6 +26,9 @@ class CaseVerdict:
     verdict: str  # one of the constants above
     headline: str  # one line for the banner
     reasons: tuple[str, ...]  # one line each, most important first
+    # the detector outcomes as this verdict judged them (judged_outcomes): the rows every
+    # table beside the verdict shows, so that they cannot disagree with it
+    outcomes: tuple[Any, ...] = ()
 
 
 def case_verdict(verification: Any, outcomes: list[Any] | None,
@@ -36,9 +39,16 @@ def case_verdict(verification: Any, outcomes: list[Any] | None,
     ``thresholds``: the case thresholds (engine.case_calibration), so that the detectors
     together flag about 5% of clean images; without them each detector's own verdict.
     ``running``: the detectors are running (``outcomes`` is None until they all have)."""
+    judged = None if outcomes is None else judged_outcomes(outcomes, thresholds)
+    verdict = _decide(verification, outcomes, judged, thresholds, running)
+    return replace(verdict, outcomes=tuple(judged or ()))
+
+
+def _decide(verification: Any, outcomes: list[Any] | None, judged: list[Any] | None,
+            thresholds: dict[str, float] | None, running: bool) -> CaseVerdict:
     record = getattr(verification, "verdict", None)
     if record in ("intact", "re-encoded"):
-        fired = [o for o in outcomes or [] if o.flagged]
+        fired = [o for o in judged or [] if o.flagged]  # as the table shows them
         reasons = [verification.summary] + [
             f"{o.name} fired ({o.explanation}); the signed record is decisive, so this is a "
             "false positive" for o in fired]
@@ -56,7 +66,6 @@ def case_verdict(verification: Any, outcomes: list[Any] | None,
                            "No verdict yet: " + (context or "checking the capture record")
                            + ("; the detectors are running" if running
                               else "; run the detectors"), (context,) if context else ())
-    judged = judged_outcomes(outcomes, thresholds)
     calibrated = [o for o in judged if o.calibrated]
     limit = {o.name: o.threshold for o in calibrated}
     fired = [o for o in calibrated if o.verdict == SUSPICIOUS]

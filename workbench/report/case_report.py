@@ -71,22 +71,23 @@ def build_case(path: str | Path, *, model: Any = None, model_name: str = "",
 
             if caveat := fit_caveat(model.card, image):
                 case["prediction"]["caveat"] = caveat
-    outcomes, used, case["findings"] = _findings(image, base, detectors, model)
+    outcomes, used, failed = _run_detectors(image, detectors, model)
     from ..engine.case_calibration import case_thresholds
     from ..engine.case_verdict import case_verdict
 
     verdict = case_verdict(v, outcomes if detectors else None, case_thresholds(used))
+    # each row as the verdict judged it, so the report's table agrees with its verdict
+    case["findings"] = _findings(base, detectors, verdict.outcomes, failed)
     case["verdict"] = {"verdict": verdict.verdict, "headline": verdict.headline,
                        "reasons": list(verdict.reasons)}
     return case
 
 
-def _findings(image: Any, base: Any, detectors: list[Any] | None, model: Any
-              ) -> tuple[list[Any], list[Any], list[dict[str, Any]]]:
+def _run_detectors(image: Any, detectors: list[Any] | None, model: Any
+                   ) -> tuple[list[Any], list[Any], dict[str, dict[str, Any]]]:
     """Each detector's outcome (with the saved threshold that applies, as the GUI and
     ``workbench detect`` use it), the calibrations that judged them, and the report
-    entries with the evidence pictures."""
-    from ..analysis.perturbation import heatmap_rgb, overlay
+    entries of those that failed (name -> entry)."""
     from ..api import make_params
     from ..engine.calibration import run_calibrated
     from ..engine.detector_runner import DetectorFailed
@@ -103,17 +104,22 @@ def _findings(image: Any, base: Any, detectors: list[Any] | None, model: Any
         outcomes.append(out)
         if cal is not None:
             used.append(cal)
-    from ..engine.case_calibration import case_thresholds
-    from ..engine.case_verdict import judged_outcomes
+    return outcomes, used, failed
 
-    # each row judged as the case verdict judges it, so the table agrees with the verdict
-    judged = {o.name: o for o in judged_outcomes(outcomes, case_thresholds(used))}
+
+def _findings(base: Any, detectors: list[Any] | None, judged: tuple[Any, ...],
+              failed: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report entries in the detectors' order: the judged outcomes with their
+    evidence pictures over ``base``, and the failures."""
+    from ..analysis.perturbation import heatmap_rgb, overlay
+
+    by_name = {o.name: o for o in judged}
     findings = []
     for det in detectors or []:
         if det.name in failed:
             findings.append(failed[det.name])
             continue
-        out = judged.get(det.name)
+        out = by_name.get(det.name)
         if out is None:
             continue
         entry = {"detector": out.name, "score": out.score, "threshold": out.threshold,
@@ -128,7 +134,7 @@ def _findings(image: Any, base: Any, detectors: list[Any] | None, model: Any
                 heat = cv2.resize(heat, (base.shape[1], base.shape[0]))
             entry["picture"] = _png_data_uri(overlay(base, heat, 0.6))
         findings.append(entry)
-    return outcomes, used, findings
+    return findings
 
 
 def render_html(cases: list[dict[str, Any]], title: str = "Case report") -> str:

@@ -74,24 +74,18 @@ class DetectorFindings:
 
         if not self.complete:  # no verdict from some of them: the rest may fire
             return case_verdict(verification, None, running=True)
+        used = [self.calibrations[n] for n, o in self.outcomes.items()
+                if o.calibrated and n in self.calibrations]
         return case_verdict(verification, list(self.outcomes.values()),
-                            case_thresholds(self._used()))
+                            case_thresholds(used))
 
     def judged(self) -> list[Any]:
         """The outcomes as the verdict judges them (engine.case_verdict.judged_outcomes):
         once every detector has run, a calibrated one against its case threshold, so the
         table agrees with the banner; while they run, each against its own threshold."""
-        outcomes = list(self.outcomes.values())
         if not self.complete:
-            return outcomes
-        from ..engine.case_calibration import case_thresholds
-        from ..engine.case_verdict import judged_outcomes
-
-        return judged_outcomes(outcomes, case_thresholds(self._used()))
-
-    def _used(self) -> list[Any]:
-        return [self.calibrations[n] for n, o in self.outcomes.items()
-                if o.calibrated and n in self.calibrations]
+            return list(self.outcomes.values())
+        return list(self.verdict(None).outcomes)  # the rows do not depend on the record
 
 
 class ImageSession:
