@@ -27,7 +27,8 @@ window does real work, as a ratio to the 100 ms goal; and the memory an open cos
    ratio largest gap / 100 ms (goal <= 1). Peer: the same timer on the same window left
    idle, in the same run (the bare event loop's own jitter on this machine).
    --explain samples the GUI thread's stack from a watchdog thread whenever a tick is
-   late, and prints where the longest stalls were (to find them, not to time them).
+   late, and prints where the longest stalls were (to find them, not to time them), and
+   every garbage collection of 15 ms or more (they hold the GIL: every thread stops).
 
 2. Peak memory of an open, in a fresh interpreter for each file: the window is shown and
    idle, its resident size is the baseline, the peak is reset (/proc/self/clear_refs),
@@ -123,6 +124,21 @@ class GapMeter:
         self.stalls: dict[str, list[float]] = {}  # where -> how late each sample was (s)
         self._main = threading.get_ident()
         self._watching = False
+        # full collections hold the GIL for as long as they scan: name them (--explain)
+        self.collections: list[tuple[int, float, int]] = []  # (generation, s, objects)
+        self._gc_start = 0.0
+        if explain:
+            import gc
+
+            gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        elif (took := time.perf_counter() - self._gc_start) >= 0.015:
+            import gc
+
+            self.collections.append((info["generation"], took, len(gc.get_objects())))
 
     def _tick(self) -> None:
         self.ticks.append(time.perf_counter())
@@ -207,7 +223,7 @@ def latency(args: argparse.Namespace, tmp: Path) -> None:
 
     def run(label: str, start: Callable[[], object], done: Callable[[], bool],
             **kw: float) -> None:
-        meter.stalls = {}
+        meter.stalls, meter.collections = {}, []
         profiler = None
         if args.profile and label.startswith(args.profile):
             import cProfile
@@ -230,6 +246,9 @@ def latency(args: argparse.Namespace, tmp: Path) -> None:
             for where, lates in worst:
                 print(f"      stalled {max(lates) * 1000:6.0f} ms ({len(lates)} samples) in "
                       f"{where}")
+        for generation, took, objects in meter.collections:
+            print(f"      garbage collection (generation {generation}) {took * 1000:6.0f} ms "
+                  f"over {objects} tracked objects")
 
     def shown(path: Path) -> Callable[[], bool]:
         def ok() -> bool:

@@ -240,3 +240,25 @@ def test_the_model_chosen_last_time_is_loaded_at_start(qtbot):
     assert second.models.model_box.currentText() == "demo"
     assert "demo_melanoma" in second.models.status.text()
     second.close()
+
+
+def test_the_decode_worker_leaves_the_window_figures_ready(shared_data):
+    """The open job (a worker) computes the value range and the percentile window, so
+    showing a mammogram-sized radiograph does not compute them on the GUI thread; the
+    figures are the ones the data give."""
+    from workbench.imaging.auto_window import auto_window
+    from workbench.session.actions import open_image
+    from workbench.session.study import Study
+
+    study = Study()
+    path = str(shared_data / "dicom" / "pydicom-data" / "RG1_J2KR.dcm")
+    session = study.open(path)
+    image = open_image(study, session).work()  # the work alone, as the worker runs it
+    assert image._value_range is not None and ("auto_window", 0) in image.display_cache
+    values = image.value_transform(0).apply(np.asarray(image.frame(0))[::4, ::4])
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    cached = image.display_cache[("auto_window", 0)]
+    assert cached is auto_window(image, 0)  # the GUI's call finds it: no second pass
+    assert cached.center == pytest.approx((lo + hi) / 2) and cached.width == pytest.approx(hi - lo)
+    full = image.value_transform(0).apply(np.asarray(image.frame(0)))
+    assert image.value_range() == (float(full.min()), float(full.max()))

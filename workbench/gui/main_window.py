@@ -5,6 +5,7 @@ Long work runs as session jobs on the window's `JobRunner`; the GUI thread only 
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -355,6 +356,10 @@ class MainWindow(QMainWindow):
         last = last_model()
         if last and self.study.model is None and self.models.loading is None:
             self.models.load_model(last)
+        # Qt, numpy, pydicom and our modules live as long as the window: a full collection
+        # need not scan them again (each one held the GIL ~40 ms). torch's import freezes
+        # its own objects the same way (models.torch_import).
+        gc.freeze()
 
     def closeEvent(self, e: Any) -> None:  # noqa: N802
         # this window's jobs only; queued checks are dropped. Work that ignores cancel (a

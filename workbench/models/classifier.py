@@ -17,7 +17,9 @@ from .card import ModelCard, ModelLoadError
 
 def build_network(architecture: str, num_classes: int) -> Any:
     """A torchvision architecture with random weights (no downloads: weights=None)."""
-    import torchvision
+    from .torch_import import import_torchvision
+
+    torchvision = import_torchvision()  # often the first import, beside the GUI
 
     try:
         ctor = getattr(torchvision.models, architecture)

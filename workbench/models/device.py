@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .torch_import import import_torch
+
 
 def available_devices() -> list[str]:
-    import torch
+    torch = import_torch()
 
     out = ["cpu"]
     if torch.cuda.is_available():
@@ -16,7 +18,8 @@ def available_devices() -> list[str]:
 
 def choose_device(preference: str = "auto") -> Any:
     """'auto' (CUDA if present, else CPU), 'cpu', 'cuda' or 'cuda:N'."""
-    import torch
+    # often the process's first torch import, on a worker beside the GUI: see torch_import
+    torch = import_torch()
 
     pref = (preference or "auto").lower()
     if pref == "auto":

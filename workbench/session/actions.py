@@ -32,6 +32,9 @@ def open_image(study: Study, session: ImageSession) -> Job:
                 raise Cancelled(f"{session.path}: cancelled by the user") from None
             raise JobFailed(str(exc)) from None
         job.check_cancelled()
+        from ..imaging.auto_window import prepare_display
+
+        prepare_display(image)  # here, not on the GUI thread that shows it next
         return image
 
     return Job(f"open {session.name}", work, subject=session.path,

@@ -9,23 +9,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from ...imaging import Window
+from ...imaging.auto_window import auto_window, wants_auto_window
 from ...imaging.presets import PRESETS_CT
 from .image_view import ImageView
 
 EMPTY = "Open a DICOM file or photo (File ▸ Open, or drop it here)"
-# projection radiographs: their files' windows are often absent or wide, and the body
-# fills only part of the detector, so a percentile window shows the anatomy
-AUTO_WINDOW_MODALITIES = ("CR", "DX", "MG", "XA", "RF", "IO", "PX")
-
-
-def auto_window(image: Any, frame: int = 0) -> Window:
-    """The 0.5th to 99.5th percentile of the frame's output values (after the modality
-    transform), from every fourth pixel (a tenth of a second on a 4700x2600 mammogram)."""
-    import numpy as np
-
-    values = image.value_transform(frame).apply(np.asarray(image.frame(frame))[::4, ::4])
-    lo, hi = (float(v) for v in np.percentile(values, [0.5, 99.5]))
-    return Window((lo + hi) / 2, max(hi - lo, 1.0), "auto (percentile)")
 
 
 class ImagePage(QWidget):
@@ -91,7 +79,7 @@ class ImagePage(QWidget):
         lo, hi = image.value_range()
         box.addItem("Full data range", ("window", Window((lo + hi) / 2, max(hi - lo, 1), "data")))
         auto, auto_index = None, box.count()
-        if not image.is_color and (image.modality or "").upper() in AUTO_WINDOW_MODALITIES:
+        if wants_auto_window(image):  # computed by the decode's worker for frame 0
             auto = auto_window(image, self.view.frame)
             box.addItem(f"Auto: 0.5–99.5 percentile ({auto.center:g}/{auto.width:g})",
                         ("window", auto))
