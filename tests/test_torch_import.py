@@ -56,3 +56,31 @@ def test_preload_maps_torch_without_importing_it_and_torch_then_works() -> None:
     # 2 output channels x 6 x 6 positions x 27 ones; each input pixel's gradient counts the
     # windows over it (1,2,3,3,3,3,2,1 along each axis: 18 x 18) x 3 channels x 2 outputs
     assert got["value"] == 1944.0 and got["grad"] == 1944.0
+
+
+RACE = r"""
+import json, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+from workbench.models.torch_import import import_torch
+other = threading.Thread(target=import_torch)
+other.start()
+while "torch" not in sys.modules:  # the other thread's import has begun
+    time.sleep(0.0005)
+partial = not hasattr(sys.modules["torch"], "device")
+torch = import_torch()  # a second caller meanwhile (a second load, a detector)
+ok = hasattr(torch, "device") and hasattr(torch, "nn")
+other.join()
+print(json.dumps({"saw_partial": partial, "complete": ok, "device": str(torch.device("cpu"))}))
+"""
+
+
+def test_a_second_caller_during_the_import_gets_the_whole_module() -> None:
+    """Two loads at once (the last model reloaded after the first paint and one the user
+    asked for): the second must wait for the first's import, not take the partially
+    initialised module from sys.modules ("partially initialized module 'torch' has no
+    attribute 'device'", seen in one GUI start in three)."""
+    out = subprocess.run([sys.executable, "-c", RACE, str(REPO)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["complete"] and got["device"] == "cpu", got

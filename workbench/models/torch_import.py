@@ -46,29 +46,35 @@ _PRELOAD = (("libtorch_global_deps.so", True), ("libtorch_python.so", False))
 def import_torch() -> Any:
     """``import torch``, with its shared libraries loaded first without the GIL and no
     collection while it runs."""
-    if "torch" in sys.modules:
-        return sys.modules["torch"]
-    with collection_paused():
-        if sys.platform.startswith("linux"):
-            preload_torch_libraries()
-        import torch
+    if "torch" not in sys.modules:
+        with collection_paused():
+            if sys.platform.startswith("linux"):
+                preload_torch_libraries()
+            import torch
+    # Not sys.modules["torch"]: while another thread is still importing it, that is a
+    # partially initialised module (no torch.device yet); the import statement waits for
+    # the other thread's import to finish.
+    import torch
+
     return torch
 
 
 def import_torchvision() -> Any:
     """``import torchvision`` (after torch), with no collection while it runs."""
-    if "torchvision" in sys.modules:
-        return sys.modules["torchvision"]
     import_torch()
-    with collection_paused():
-        import torchvision
+    if "torchvision" not in sys.modules:
+        with collection_paused():
+            import torchvision
+    import torchvision  # as above: waits for another thread's import
+
     return torchvision
 
 
 @contextlib.contextmanager
 def collection_paused() -> Any:
     """No automatic garbage collection inside; on leaving, every object that exists is
-    frozen (see the module docstring) and collection resumes as it was."""
+    frozen (see the module docstring) and collection resumes as it was. Two threads may
+    be inside at once: the one that found collection on turns it back on."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
