@@ -49,3 +49,24 @@ def test_psnr_and_ssim_match_reference_implementations(shared_data):
                                                 use_sample_covariance=False)
     assert difference_stats(x, y, float(x.max() - x.min()))["ssim"] == pytest.approx(ref,
                                                                                      abs=1e-3)
+
+
+def test_display_renderings_round_each_value_once_on_a_real_photo_and_mammogram(shared_data):
+    """to_rgb8 (what the attack result shows): every channel is round(255 * clip(v)),
+    a grey image's three channels equal, on real pixels with values just off [0, 1]."""
+    from workbench.analysis.perturbation import to_rgb8
+
+    photo = load_image(shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000002.jpg")
+    rgb = np.asarray(photo.pixels, dtype=np.float32).transpose(2, 0, 1) / 255.0
+    rgb[0, :5, :5] = 1.02  # an attack's overshoot before its projection: shown white
+    out = to_rgb8(rgb)
+    assert out.shape == (*rgb.shape[1:], 3) and out.dtype == np.uint8
+    want = np.asarray(photo.pixels).copy()  # 8-bit values / 255 * 255 come back exactly
+    want[:5, :5, 0] = 255
+    assert np.array_equal(out, want)
+    mammo = load_image(shared_data / "dicom" / "mammography" / "sfm-malign-0" / "1-282.dcm")
+    grey = np.asarray(mammo.pixels, dtype=np.float32)[None] / 65535.0
+    shown = to_rgb8(grey)
+    want = np.rint(grey[0] * 255).astype(np.uint8)
+    assert shown.shape == (*grey.shape[1:], 3)
+    assert all(np.array_equal(shown[..., c], want) for c in range(3))

@@ -34,11 +34,18 @@ import ctypes
 import gc
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 _RTLD_NOW = 2
 _RTLD_GLOBAL = 0x100
+# One preload at a time, waited for on a Python lock (which lets go of the GIL): a second
+# thread's ctypes.CDLL(None) would wait for the loader's lock, which the first thread's
+# dlopen holds for ~500 ms, while holding the GIL (a 439 ms GUI stall when the model and
+# its surrogate load together).
+_PRELOAD_LOCK = threading.Lock()
+_preloaded: list[str] = []
 # (file under torch/lib, whether torch itself loads it with RTLD_GLOBAL)
 _PRELOAD = (("libtorch_global_deps.so", True), ("libtorch_python.so", False))
 
@@ -89,6 +96,13 @@ def preload_torch_libraries() -> list[str]:
     """dlopen torch's libraries through libc (GIL released); the names loaded, in order.
     Stops at the first one that is missing or fails: torch's import then loads the rest
     its own way and reports any real problem itself."""
+    with _PRELOAD_LOCK:
+        if not _preloaded:
+            _preloaded.extend(_preload())
+        return list(_preloaded)
+
+
+def _preload() -> list[str]:
     spec = importlib.util.find_spec("torch")  # finds the package without importing it
     if spec is None or not spec.submodule_search_locations:
         return []
