@@ -35,17 +35,15 @@ def to_rgb8(x: np.ndarray) -> np.ndarray:
     In 8 bits before a grey channel is repeated, and repeated by OpenCV: np.repeat of the
     float channel held the GIL through a 146 MB copy on a mammogram (160 ms in which the
     GUI thread could not run), and took three times the arithmetic."""
+    from ..imaging.in_memory import unit_to_uint8
+
     x = np.asarray(x, dtype=np.float32)
-    if x.ndim == 2:
-        x = x[None]
-    levels = np.clip(x, 0, 1)
-    levels *= 255
-    u8 = np.rint(levels, out=levels).astype(np.uint8)
-    if u8.shape[0] == 1:
+    u8 = unit_to_uint8(x[None] if x.ndim == 2 else x)
+    if u8.ndim == 2:
         import cv2
 
-        return cv2.cvtColor(u8[0], cv2.COLOR_GRAY2RGB)
-    return np.ascontiguousarray(u8.transpose(1, 2, 0))
+        return cv2.cvtColor(u8, cv2.COLOR_GRAY2RGB)
+    return u8
 
 
 def overlay(base_rgb: np.ndarray, heat_rgb: np.ndarray, opacity: float) -> np.ndarray:

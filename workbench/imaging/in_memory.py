@@ -15,9 +15,18 @@ def image_from_unit_array(x01: np.ndarray, name: str) -> MedicalImage:
     x = np.asarray(x01, dtype=np.float32)
     if x.ndim != 3 or x.shape[0] not in (1, 3):
         raise ValueError(f"{name}: expected C x H x W with C = 1 or 3, got {x.shape}")
-    pixels = np.rint(np.clip(x, 0, 1) * 255).astype(np.uint8)
-    pixels = pixels[0] if x.shape[0] == 1 else np.ascontiguousarray(pixels.transpose(1, 2, 0))
-    return image_from_uint8(pixels, name)
+    return image_from_uint8(unit_to_uint8(x), name)
+
+
+def unit_to_uint8(x01: np.ndarray) -> np.ndarray:
+    """C x H x W (C = 1 or 3) values in [0, 1] -> H x W (grey) or H x W x 3 uint8, each
+    value round(255 * clip(v, 0, 1)): what an 8-bit PNG of it holds. The arithmetic is
+    done in place on one float copy (a mammogram's channel is 49 MB)."""
+    levels = np.clip(np.asarray(x01, dtype=np.float32), 0, 1)
+    levels *= 255
+    pixels = np.rint(levels, out=levels).astype(np.uint8)
+    return pixels[0] if pixels.shape[0] == 1 else np.ascontiguousarray(
+        pixels.transpose(1, 2, 0))
 
 
 def image_from_uint8(pixels: np.ndarray, name: str,
