@@ -41,26 +41,19 @@ def auroc(negatives: list[float], positives: list[float]) -> float:
 
 def main() -> None:
     import torch
+    from timing import demo_test_split, save_pgd_copy
 
-    from workbench import __version__
     from workbench.engine.detector_runner import run_detector
-    from workbench.engine.plugins import PluginRegistry
     from workbench.imaging import load_image
-    from workbench.imaging.export import describe_attack, save_derived
     from workbench.imaging.model_input import to_model_input
-    from workbench.models.card import ModelCard
     from workbench.models.classifier import predict_proba
-    from workbench.models.zoo import load_model, resolve_card
-    from workbench.session import Study, actions
+    from workbench.session import Study
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, default=0, help="only the first N test images")
     args = ap.parse_args()
-    card = ModelCard.load(resolve_card("demo"))
-    ids = card.split["test_ids"][: args.limit or None]
-    model, registry = load_model("demo"), PluginRegistry()
+    ids, model, registry = demo_test_split(args.limit)
     pgd = registry.create("pgd")
-    attack_params = {"eps": 0.01, "steps": 20, "early_stop": False}
     scores: dict[int, dict[str, list[float]]] = {i: {"clean": [], "pgd": []}
                                                  for i in range(len(CANDIDATES))}
     seconds: dict[int, list[float]] = {i: [] for i in range(len(CANDIDATES))}
@@ -69,16 +62,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for k, isic_id in enumerate(ids):
             path = ISIC / "images" / f"{isic_id}.jpg"
-            study = Study()
-            session = study.open(path)
+            session = Study().open(path)
             session.image = clean = load_image(path)
-            actions.attack([(session, 0)], pgd, model, "demo", attack_params,
-                           targeted=False).run()
-            run = session.attack
-            saved = save_derived(run.image, run.outcome.adversarial[0].numpy(), run.mapping,
-                                 Path(tmp) / f"{isic_id}_pgd.png",
-                                 describe_attack("pgd", pgd.version, attack_params,
-                                                 __version__))
+            saved = save_pgd_copy(session, pgd, model, Path(tmp) / f"{isic_id}_pgd.png")
             adversarial = load_image(saved)
             for label, image in (("clean", clean), ("pgd", adversarial)):
                 x, _ = to_model_input(image, 0)

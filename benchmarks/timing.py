@@ -31,3 +31,32 @@ def demo_session(path: object, device: str) -> tuple[object, object, object, obj
     session = ImageSession(path)
     session.set_image(image)
     return chosen, model, image, session
+
+
+# White-box PGD as Finlayson et al. set it: eps 0.01 in [0, 1] (0.02 on the seed's
+# [-1, 1] scale), 20 steps, every step taken
+PGD_PAPER = {"eps": 0.01, "steps": 20, "early_stop": False}
+
+
+def demo_test_split(limit: int = 0) -> tuple[list[str], object, object]:
+    """The demo card's test-split ISIC ids (never used to calibrate; the first ``limit``
+    when given), the demo model and a plugin registry."""
+    from workbench.engine.plugins import PluginRegistry
+    from workbench.models.card import ModelCard
+    from workbench.models.zoo import load_model, resolve_card
+
+    card = ModelCard.load(resolve_card("demo"))
+    return card.split["test_ids"][: limit or None], load_model("demo"), PluginRegistry()
+
+
+def save_pgd_copy(session: object, pgd: object, model: object, out: object) -> object:
+    """Attack ``session``'s image with ``pgd`` at PGD_PAPER and save the copy as the GUI
+    saves it (full-size PNG at ``out``); the saved path."""
+    from workbench import __version__
+    from workbench.imaging.export import describe_attack, save_derived
+    from workbench.session import actions
+
+    actions.attack([(session, 0)], pgd, model, "demo", PGD_PAPER, targeted=False).run()
+    run = session.attack
+    return save_derived(run.image, run.outcome.adversarial[0].numpy(), run.mapping, out,
+                        describe_attack("pgd", pgd.version, PGD_PAPER, __version__))

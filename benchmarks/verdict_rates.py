@@ -19,24 +19,18 @@ ISIC = REPO.parent / "shared" / "data" / "dermoscopy" / "isic"
 
 
 def main() -> None:
-    from workbench import __version__
+    from timing import demo_test_split, save_pgd_copy
+
     from workbench.engine.case_verdict import SUSPICIOUS
-    from workbench.engine.plugins import PluginRegistry
-    from workbench.imaging.export import describe_attack, save_derived
-    from workbench.models.card import ModelCard
-    from workbench.models.zoo import load_model, resolve_card
-    from workbench.session import Study, actions
+    from workbench.session import Study
     from workbench.session.review import review
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, default=0, help="only the first N test images")
     args = ap.parse_args()
-    card = ModelCard.load(resolve_card("demo"))
-    ids = card.split["test_ids"][: args.limit or None]
-    model, registry = load_model("demo"), PluginRegistry()
+    ids, model, registry = demo_test_split(args.limit)
     detectors = [p for p in registry.detectors() if p.ok]
     pgd = registry.create("pgd")
-    params = {"eps": 0.01, "steps": 20, "early_stop": False}  # 0.02 on [-1, 1]
     clean_hits = adv_hits = 0
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -45,11 +39,7 @@ def main() -> None:
             s, verdict = review(ISIC / "images" / f"{isic_id}.jpg", model=model,
                                 detectors=detectors, study=study)
             clean_hits += verdict.verdict == SUSPICIOUS
-            actions.attack([(s, 0)], pgd, model, "demo", params, targeted=False).run()
-            run = s.attack
-            out = save_derived(run.image, run.outcome.adversarial[0].numpy(), run.mapping,
-                               Path(tmp) / f"{isic_id}_pgd.png",
-                               describe_attack("pgd", pgd.version, params, __version__))
+            out = save_pgd_copy(s, pgd, model, Path(tmp) / f"{isic_id}_pgd.png")
             _, adv = review(out, model=model, detectors=detectors, study=study)
             adv_hits += adv.verdict == SUSPICIOUS
             print(f"{i + 1}/{len(ids)} {isic_id}: clean {verdict.verdict}, PGD {adv.verdict} "
