@@ -49,14 +49,20 @@ def demo_test_split(limit: int = 0) -> tuple[list[str], object, object]:
     return card.split["test_ids"][: limit or None], load_model("demo"), PluginRegistry()
 
 
-def save_pgd_copy(session: object, pgd: object, model: object, out: object) -> object:
-    """Attack ``session``'s image with ``pgd`` at PGD_PAPER and save the copy as the GUI
-    saves it (full-size PNG at ``out``); the saved path."""
+def save_attacked_copy(session: object, attack: object, model: object, params: dict,
+                       out: object) -> object:
+    """Attack ``session``'s image with ``attack`` at ``params`` (untargeted) and save the
+    copy as the GUI saves it (full-size PNG at ``out``); the saved path."""
     from workbench import __version__
     from workbench.imaging.export import describe_attack, save_derived
     from workbench.session import actions
 
-    actions.attack([(session, 0)], pgd, model, "demo", PGD_PAPER, targeted=False).run()
+    actions.attack([(session, 0)], attack, model, "demo", params, targeted=False).run()
     run = session.attack
     return save_derived(run.image, run.outcome.adversarial[0].numpy(), run.mapping, out,
-                        describe_attack("pgd", pgd.version, PGD_PAPER, __version__))
+                        describe_attack(attack.name, attack.version, params, __version__))
+
+
+def save_pgd_copy(session: object, pgd: object, model: object, out: object) -> object:
+    """The PGD_PAPER copy of ``session``'s image, saved as the GUI saves it at ``out``."""
+    return save_attacked_copy(session, pgd, model, PGD_PAPER, out)

@@ -13,6 +13,13 @@ is, the largest drop minus the median drop (probability units, 0..1): a patch gi
 position that matters far more than the rest; an honest image is read from many. The
 details give where the largest drop is.
 All occluded copies go through the model in batches (``batch_size`` at a time).
+
+The step between positions is three quarters of the occluder (it was half until
+benchmarks/detector_settings.py showed that the 35 positions of a 4:3 photo separate clean
+images from attacked copies no worse than the 70 of the half step, on the demo card's test
+split: AUROC 0.60 against 0.58 for a learned universal patch, 0.46 against 0.44 for
+white-box PGD), in half the time. Those figures also say what this detector is: a weak
+witness on its own, whose score the calibrated case verdict weighs with the others'.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ class PatchLocalisation(Detector):
     class Params:
         size: float = param(0.25, min=0.05, max=0.9, step=0.01,
                             help="occluder side, fraction of the image's shorter side")
-        stride: float = param(0.5, min=0.1, max=1.0, step=0.05,
+        stride: float = param(0.75, min=0.1, max=1.0, step=0.05,
                               help="step between positions, fraction of the occluder side")
         grey: float = param(0.5, min=0.0, max=1.0, step=0.05, help="occluder value")
         working_size: int = param(224, min=32, max=2048, step=16,
