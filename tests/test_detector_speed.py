@@ -73,11 +73,15 @@ def test_median_2x2_is_scipys_rank_filter(photo):
         assert np.array_equal(detect_feature_squeezing.median_2x2(arr), old)
 
 
-def test_fourth_moment_agrees_with_numpys_power(photo):
+def test_central_moments_agree_with_numpy(photo):
     x = api.image_tensor(photo)[0, 0].numpy().ravel()
     d = x - x.mean()
-    old = float((d ** 4).mean())
-    assert detect_noise_residual.fourth_moment(x) == pytest.approx(old, rel=1e-6)
+    mean, var, m4 = detect_noise_residual.central_moments(x)
+    assert mean == float(x.mean()) and var == float(x.var())  # numpy's own algorithm
+    assert m4 == pytest.approx(float((d ** 4).mean()), rel=1e-6)
+    # the RMS the details give, from the moments instead of a squared copy
+    rms = float(np.sqrt((x ** 2).mean()))
+    assert np.sqrt(var + mean * mean) == pytest.approx(rms, rel=1e-6)
 
 
 def test_transform_variants_batch_equals_the_old_construction(photo):
