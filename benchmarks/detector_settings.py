@@ -34,7 +34,8 @@ ISIC = REPO.parent / "shared" / "data" / "dermoscopy" / "isic"
 os.environ.setdefault("WORKBENCH_HOME", str(REPO / ".bench_home"))
 
 # The defaults first in each group, then the defaults they replaced (feature-squeezing and
-# transform-instability at 512 px, patch-localisation at half the occluder's step).
+# transform-instability at 512 px, transform-instability's 16 variants, patch-localisation
+# at half the occluder's step).
 CANDIDATES: list[tuple[str, dict]] = [
     ("feature-squeezing", {}),
     ("feature-squeezing", {"working_size": 384}),
@@ -42,6 +43,7 @@ CANDIDATES: list[tuple[str, dict]] = [
     ("transform-instability", {}),
     ("transform-instability", {"working_size": 384}),
     ("transform-instability", {"working_size": 512}),
+    ("transform-instability", {"variants": 16}),
     ("patch-localisation", {}),
     ("patch-localisation", {"stride": 0.5}),
     ("patch-localisation", {"stride": 1.0}),
@@ -129,6 +131,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="only the first N test images")
     ap.add_argument("--attacks", default="pgd", help=f"comma-separated, of {', '.join(ATTACKS)}")
     ap.add_argument("--detectors", default="", help="comma-separated; default: all candidates")
+    ap.add_argument("--patch-file", type=Path,
+                    help="universal-patch: paste this saved patch instead of learning one")
     args = ap.parse_args()
     attacks = [a for a in args.attacks.split(",") if a]
     unknown = set(attacks) - set(ATTACKS)
@@ -141,6 +145,7 @@ def main() -> None:
     scores = {i: {label: [] for label in labels} for i in range(len(candidates))}
     seconds: dict[int, list[float]] = {i: [] for i in range(len(candidates))}
     forwards: list[float] = []
+    predicted: dict[str, list[int]] = {label: [] for label in labels}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         params = {a: {} for a in attacks}
@@ -148,8 +153,10 @@ def main() -> None:
         plugins = {a: registry.create(a) for a in attacks}
         for a in ("universal-patch", "natural-patch"):
             if a in attacks:
-                patch = (learned_patch_file(model, registry, ids) if a == "universal-patch"
-                         else natural_patch_file(model, ids, Path(tmp) / "natural_patch.png"))
+                if a == "natural-patch":
+                    patch = natural_patch_file(model, ids, Path(tmp) / "natural_patch.png")
+                else:
+                    patch = args.patch_file or learned_patch_file(model, registry, ids)
                 params[a] = {"patch_file": str(patch), "placement": "random"}
                 plugins[a] = registry.create("apply-patch")
         for k, isic_id in enumerate(ids):
@@ -164,8 +171,9 @@ def main() -> None:
             for label, image in images.items():
                 x, _ = to_model_input(image, 0)
                 t = time.perf_counter()
-                predict_proba(model, torch.from_numpy(x)[None])
+                probs = predict_proba(model, torch.from_numpy(x)[None])[0]
                 forwards.append(time.perf_counter() - t)
+                predicted[label].append(int(probs.argmax()))
                 for i, (name, p) in enumerate(candidates):
                     t = time.perf_counter()
                     out = run_detector(registry.create(name), image, p, model=model)
@@ -184,6 +192,12 @@ def main() -> None:
         print(f"  {name:<24}{shown:<30}{t * 1000:7.1f} ms{t / forward:7.1f}x"
               + "".join(f"{auroc(scores[i]['clean'], scores[i][a]):13.3f}" for a in attacks))
     print("  (columns after the ratio: AUROC, clean against that attack)")
+    for a in attacks:  # a detector cannot see an attack that did nothing
+        changed = sum(c != p for c, p in zip(predicted["clean"], predicted[a], strict=True))
+        melanoma = sum(p == 1 for p in predicted[a])
+        print(f"  {a}: the saved copy's class differs from the clean image's on {changed}/"
+              f"{len(ids)}; melanoma on {melanoma}/{len(ids)} "
+              f"(clean: {sum(p == 1 for p in predicted['clean'])}/{len(ids)})")
 
 
 if __name__ == "__main__":

@@ -62,20 +62,26 @@ class PatchLocalisation(Detector):
         ys = _positions(h, side, step)
         xs = _positions(w, side, step)
         boxes = [(y, xx) for y in ys for xx in xs]
+        # The unoccluded image is the first copy of the first batch: a model call of its
+        # own costs as much as several copies inside a batch. Its class is the one whose
+        # probability every occlusion is judged by.
+        jobs: list[tuple[int, int] | None] = [None, *boxes]
+        probs = []
         with torch.inference_mode():
-            p0 = torch.softmax(ctx.model(x), dim=1)[0]
-            cls = int(p0.argmax())
-            drops = []
-            for start in range(0, len(boxes), params.batch_size):
+            for start in range(0, len(jobs), params.batch_size):
                 ctx.check_cancelled()
-                chunk = boxes[start:start + params.batch_size]
+                chunk = jobs[start:start + params.batch_size]
                 batch = x.repeat(len(chunk), 1, 1, 1)
-                for k, (y, xx) in enumerate(chunk):
-                    batch[k, :, y:y + side, xx:xx + side] = params.grey
-                p = torch.softmax(ctx.model(batch), dim=1)[:, cls]
-                drops.append(float(p0[cls]) - p.cpu())
-                ctx.progress((start + len(chunk)) / len(boxes), "occluding")
-        drop = torch.cat(drops).numpy().astype(np.float64)
+                for k, box in enumerate(chunk):
+                    if box is not None:
+                        y, xx = box
+                        batch[k, :, y:y + side, xx:xx + side] = params.grey
+                probs.append(torch.softmax(ctx.model(batch), dim=1).cpu())
+                ctx.progress((start + len(chunk)) / len(jobs), "occluding")
+        p_all = torch.cat(probs)
+        p0 = p_all[0]
+        cls = int(p0.argmax())
+        drop = (float(p0[cls]) - p_all[1:, cls]).numpy().astype(np.float64)
         # Each square's drop is spread with a window that peaks at its centre, so the
         # map's maximum marks the middle of the best position, not a plateau's corner.
         hann = np.hanning(side + 2)[1:-1]
