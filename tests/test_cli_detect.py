@@ -12,7 +12,11 @@ from conftest import pydicom_test_file
 
 from workbench import __version__
 from workbench.cli import main
-from workbench.engine.calibration import calibration_file, load_calibration
+from workbench.engine.calibration import (
+    calibration_file,
+    load_calibration,
+    shipped_calibration_dir,
+)
 from workbench.engine.detector_runner import VERDICTS
 from workbench.imaging import load_image
 from workbench.imaging.export import describe_attack, save_derived
@@ -161,3 +165,24 @@ def test_shipped_thresholds_judge_photos_but_not_a_ct(shared_data, tmp_path, cap
     assert photo_row["verdict"] in ("clean", "suspicious")
     assert ct_row["verdict"] == "uncalibrated" and ct_row["threshold"] is None
     assert "calibrated on XC images, not CT" in ct_row["explanation"]
+
+
+def test_a_users_calibration_with_other_params_is_set_aside_out_loud(shared_data, photos,
+                                                                     capsys):
+    """The user calibrated a detector with params that are no longer what it runs with
+    (a changed default does this): the shipped threshold judges the row, and the row says
+    that the user's calibration was not used, and why, rather than switching silently."""
+    folder, _ = photos
+    assert main(["calibrate", "--detector", "noise-residual", "--clean", str(folder),
+                 "--param", "denoiser=nlm"]) == 0
+    capsys.readouterr()
+    users = load_calibration("noise-residual")
+    assert users is not None and users.params["denoiser"] == "nlm"
+    jpeg = shared_data / "dermoscopy" / "isic" / "images" / f"{IDS[0]}.jpg"
+    main(["detect", "--json", "--detectors", "noise-residual", str(jpeg)])
+    (row,) = rows(capsys.readouterr().out)
+    shipped = load_calibration("noise-residual", shipped_calibration_dir())
+    assert row["calibrated"] and row["threshold"] == round(shipped.threshold, 6)
+    assert row["threshold"] != round(users.threshold, 6)
+    assert "your calibration was not used" in row["explanation"]
+    assert "denoiser" in row["explanation"]  # the reason: the params differ

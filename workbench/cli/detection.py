@@ -146,7 +146,6 @@ def _detect_one(f: Any, detectors: list, models: _ModelChoice, reference: Any,
     outcomes, used = [], []
     model, no_model = models.for_image(image) if any(
         "model" in getattr(det, "needs", ()) for det, _p in detectors) else (None, "")
-    notes: dict[str, str] = {}
     # on a terminal, which detector is running (the rows come when all have run)
     bar = ProgressBar(f"detect {_short(f.name, 28)}") if sys.stderr.isatty() else None
     for i, (det, params) in enumerate(detectors):
@@ -156,7 +155,7 @@ def _detect_one(f: Any, detectors: list, models: _ModelChoice, reference: Any,
             _not_run(f, det.name, no_model, args.json)
             continue
         try:  # the saved threshold that applies to this image's kind judges it
-            out, _cal, note = run_calibrated(det, image, params, model=model,
+            out, _cal, _note = run_calibrated(det, image, params, model=model,
                                              directory=args.calibration,
                                              reference=reference)
         except DetectorFailed as exc:
@@ -164,7 +163,6 @@ def _detect_one(f: Any, detectors: list, models: _ModelChoice, reference: Any,
             failures += 1
             continue
         outcomes.append(out)
-        notes[out.name] = note
         if _cal is not None and out.calibrated:
             used.append(_cal)
     if bar is not None:
@@ -173,17 +171,13 @@ def _detect_one(f: Any, detectors: list, models: _ModelChoice, reference: Any,
     # the rows are printed once all have run, as the verdict below judged them: a row
     # "suspicious" by its own threshold under "no detector fired" said two different things
     for out in case.outcomes:
-        note = notes[out.name]
-        explanation = out.explanation + (f" [{note}]" if note else "")
-        if args.json:
-            row = {"file": str(f), **out.to_json()}
-            row["explanation"] = explanation
-            print_json_line(row)
+        if args.json:  # the explanation carries run_calibrated's note, if any
+            print_json_line({"file": str(f), **out.to_json()})
         else:
             score = "-" if out.score is None else f"{out.score:.4g}"
             thr = "-" if out.threshold is None else f"{out.threshold:.4g}"
             print(f"{_short(f.name, 28):<28} {out.name:<22} {score:>9} {thr:>9}  "
-                  f"{out.verdict:<13} {explanation}")
+                  f"{out.verdict:<13} {out.explanation}")
     # one call per image, as the GUI's banner makes it: several detectors at 5% each
     # flag far more than 5% of clean images, so a single row is not the verdict
     if args.json:

@@ -68,8 +68,12 @@ class Calibration:
                            f"not v{getattr(detector, 'version', '')}")
         p = params if dataclasses.is_dataclass(params) else api.make_params(detector.Params,
                                                                              params)
-        if _plain(asdict(p)) != _plain(self.params):
-            return False, "calibrated with other parameters"
+        live = _plain(asdict(p))
+        if live != _plain(self.params):
+            saved = _plain(self.params)
+            differ = [f"{k}={saved.get(k)!r}, not {live.get(k)!r}"
+                      for k in sorted(set(live) | set(saved)) if live.get(k) != saved.get(k)]
+            return False, f"calibrated with {'; '.join(differ)}"
         if self.model and model_name and model_name != self.model:
             return False, f"calibrated on model {self.model}, not {model_name}"
         return True, ""
@@ -139,11 +143,14 @@ def run_calibrated(detector: Any, image: Any, params: Any, *, model: Any = None,
     """Run ``detector`` judged by the saved threshold that applies to ``image`` (the
     user's, else the shipped one; see :func:`threshold_for`), as the GUI, the report and
     ``workbench detect`` all do: (outcome, the calibration that judged it or None, a note
-    when a saved one exists but does not apply). ``run``: run_detector's other options."""
+    when a saved one exists but does not apply, also appended to the outcome's
+    explanation). ``run``: run_detector's other options."""
     cal, note = (threshold_for(detector.name, detector, params, model, directory, image=image)
                  if getattr(detector, "calibratable", False) else (None, ""))
     out = run_detector(detector, image, params, model=model,
                        threshold=cal.threshold if cal is not None else None, **run)
+    if note:  # every table that shows the row shows why it was judged as it was
+        out.explanation = f"{out.explanation} [{note}]"
     return out, (cal if out.calibrated else None), note
 
 
@@ -179,7 +186,7 @@ def threshold_for(name: str, detector: Any, params: Any, model: Any,
     calibration images had), and a note when one exists but does not apply.
     ``directory`` given: only that folder; else the user's, then the shipped."""
     card_name = str(getattr(getattr(model, "card", None), "name", "")) if model else ""
-    note = ""
+    note = users = ""
     for folder in ([directory] if directory is not None
                    else [None, *shipped_calibration_dirs()]):
         try:
@@ -200,7 +207,12 @@ def threshold_for(name: str, detector: Any, params: Any, model: Any,
                               + " images, not " + ("greyscale" if cal.colour else "colour")
                               + " ones")
         if ok:
-            return cal, ""
+            # The user calibrated this detector themselves: say that a shipped threshold
+            # judged it instead, and why theirs did not (e.g. made with other params).
+            return cal, (f"your calibration was not used ({users}); the shipped one judged "
+                         "this" if users and folder is not None else "")
+        if folder is None and directory is None:
+            users = why
         note = note or f"saved calibration not used: {why}"
     return None, note
 
