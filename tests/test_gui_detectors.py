@@ -27,6 +27,9 @@ def test_run_detectors_and_show_evidence(qtbot, window, shared_data):
     assert rows["feature-squeezing"][3] in ("clean", "suspicious")
     assert rows["feature-squeezing"][2] != "-"
     assert rows["dicom-header"][3] == "inconclusive"  # a photo, not DICOM
+    # hovering anywhere on a row shows its explanation, often off the dock's right edge
+    top = w.detectors.table.topLevelItem(0)
+    assert top.text(5) and all(top.toolTip(c) == top.text(5) for c in range(6))
     # each row says how long it took; no-model detectors ran first (they answer soonest)
     first = w.detectors.rows()
     assert all(r[4].endswith(" s") for r in first)

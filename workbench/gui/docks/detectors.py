@@ -148,7 +148,9 @@ class DetectorsPanel(QWidget):
         item = QTreeWidgetItem(self.table, [out.name, score, threshold, out.verdict,
                                             f"{out.seconds:.2f} s", out.explanation])
         item.setForeground(3, QBrush(QColor(VERDICT_COLOURS.get(out.verdict, "#8a8f98"))))
-        item.setToolTip(5, out.explanation)
+        # the explanation column is often off the dock's right edge: the whole row says it
+        for c in range(6):
+            item.setToolTip(c, out.explanation)
         item.setData(0, Qt.ItemDataRole.UserRole, out.name)
         if out.evidence is not None:
             item.setText(0, out.name + "  ▣")  # has a map: click to see it
