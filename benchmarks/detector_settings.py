@@ -9,14 +9,14 @@ attacked copy saved as the GUI saves it (full-size PNG) and read back. The attac
 white-box PGD (eps 0.01 in [0, 1], 20 steps, as benchmarks/verdict_rates.py makes it);
 universal-patch, a patch learned on the card's training images (the plugin's defaults:
 300 steps, target melanoma) pasted by apply-patch at scale 0.4 and a seeded random place
-and angle; natural-patch, the seed's control, pasted the same way: a centred disc of the
-training image the model finds most melanoma-like; and the seed's black-box searches at
-their defaults (colour-balance, rotation-translation, three-pixel). The defaults come
-first in each group. Use it before changing a shipped default: a new default needs new
+and angle; natural-patch, the seed's control, pasted the same way: the plugin's disc cut
+from the training image the model finds most melanoma-like; and the seed's black-box
+searches at their defaults (colour-balance, rotation-translation, three-pixel). The
+defaults come first in each group. Use it before changing a shipped default: a new default needs new
 shipped calibrations (python -m workbench.training.calibrate).
 
-Run: python3 benchmarks/detector_settings.py [--limit N] [--attacks pgd,apply-patch,...]
-[--detectors feature-squeezing,...]
+Run: python3 benchmarks/detector_settings.py [--limit N] [--attacks pgd,universal-patch,...]
+[--detectors feature-squeezing,...] [--patch-file a universal patch PNG saved earlier]
 """
 
 from __future__ import annotations
@@ -58,51 +58,20 @@ ATTACKS = ("pgd", "universal-patch", "natural-patch", "colour-balance",
 PATCH_TRAINING = {"steps": 300, "batch": 16, "target_class": 1}  # the plugin's defaults
 
 
-def auroc(negatives: list[float], positives: list[float]) -> float:
-    """P(a positive scores above a negative), ties counted half (Mann-Whitney U / n1 n2)."""
-    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
-    return wins / (len(positives) * len(negatives))
+def separation(clean: list[float], attacked: list[float]) -> float:
+    """AUROC of the scores, the attacked copies as positives (the evaluator's own)."""
+    from workbench.evaluation.metrics import auroc
+
+    return auroc([*clean, *attacked], [False] * len(clean) + [True] * len(attacked))
 
 
-def natural_patch_file(model: object, test_ids: list[str], out: Path) -> Path:
-    """The seed's natural patch: a centred disc (half the shorter side, 64 px) of the
-    training image the model scores most melanoma-like, saved as a PNG at ``out``."""
-    import cv2
-    import torch
-
-    from workbench.imaging import load_image
-    from workbench.imaging.model_input import to_model_input
-    from workbench.models.classifier import predict_proba
-    from workbench.training.data import isic_folder, read_samples
-
-    test = set(test_ids)
-    best, best_p = None, -1.0
-    for sample in read_samples(isic_folder(REPO.parent / "shared" / "data"))[:200]:
-        if sample.isic_id in test:
-            continue
-        x, _ = to_model_input(load_image(sample.path), 0)
-        p = float(predict_proba(model, torch.from_numpy(x)[None])[0, 1])
-        if p > best_p:
-            best, best_p = sample.path, p
-    bgr = cv2.imread(str(best))
-    h, w = bgr.shape[:2]
-    side = min(h, w) // 2
-    top, left = (h - side) // 2, (w - side) // 2
-    disc = cv2.resize(bgr[top:top + side, left:left + side], (64, 64),
-                      interpolation=cv2.INTER_AREA)
-    cv2.imwrite(str(out), disc)
-    print(f"natural patch from {best.name} (P(melanoma) {best_p:.3f})")
-    return out
-
-
-def learned_patch_file(model: object, registry: object, test_ids: list[str]) -> Path:
-    """A universal patch (PATCH_TRAINING) learned on the card's training images, reduced
-    to 160 px squares; the PNG the plugin saved."""
+def training_batch(test_ids: list[str]) -> object:
+    """The card's training images (not its test split) as one N x 3 x 160 x 160 batch in
+    [0, 1], what the patch plugins learn or cut their patch from."""
     import cv2
     import numpy as np
     import torch
 
-    from workbench.engine.attack_runner import run_attack
     from workbench.training.data import isic_folder, read_samples
 
     test = set(test_ids)
@@ -112,10 +81,19 @@ def learned_patch_file(model: object, registry: object, test_ids: list[str]) -> 
             bgr = cv2.resize(cv2.imread(str(sample.path)), (160, 160),
                              interpolation=cv2.INTER_AREA)
             images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def patch_file(plugin: str, model: object, registry: object, test_ids: list[str]) -> Path:
+    """The patch PNG that ``plugin`` (universal-patch at PATCH_TRAINING, or natural-patch,
+    the seed's control) saves when run on the card's training images."""
+    from workbench.engine.attack_runner import run_attack
+
+    x = training_batch(test_ids)
     t = time.perf_counter()
-    out = run_attack(registry.create("universal-patch"), model, x, params=PATCH_TRAINING)
-    print(f"universal patch learned on {len(images)} training images in "
+    params = PATCH_TRAINING if plugin == "universal-patch" else {}
+    out = run_attack(registry.create(plugin), model, x, params=params)
+    print(f"{plugin}: patch made from {x.shape[0]} training images in "
           f"{time.perf_counter() - t:.0f} s")
     return Path(out.artifacts["patch_path"])
 
@@ -156,10 +134,8 @@ def main() -> None:
         plugins = {a: registry.create(a) for a in attacks}
         for a in ("universal-patch", "natural-patch"):
             if a in attacks:
-                if a == "natural-patch":
-                    patch = natural_patch_file(model, ids, Path(tmp) / "natural_patch.png")
-                else:
-                    patch = args.patch_file or learned_patch_file(model, registry, ids)
+                patch = ((args.patch_file if a == "universal-patch" else None)
+                         or patch_file(a, model, registry, ids))
                 params[a] = {"patch_file": str(patch), "placement": "random"}
                 plugins[a] = registry.create("apply-patch")
         for k, isic_id in enumerate(ids):
@@ -193,7 +169,8 @@ def main() -> None:
         t = statistics.median(seconds[i])
         shown = ", ".join(f"{k}={v}" for k, v in p.items()) or "defaults"
         print(f"  {name:<24}{shown:<30}{t * 1000:7.1f} ms{t / forward:7.1f}x"
-              + "".join(f"{auroc(scores[i]['clean'], scores[i][a]):13.3f}" for a in attacks))
+              + "".join(f"{separation(scores[i]['clean'], scores[i][a]):13.3f}"
+                        for a in attacks))
     print("  (columns after the ratio: AUROC, clean against that attack)")
     for a in attacks:  # a detector cannot see an attack that did nothing
         changed = sum(c != p for c, p in zip(predicted["clean"], predicted[a], strict=True))
