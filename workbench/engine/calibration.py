@@ -68,9 +68,8 @@ class Calibration:
                            f"not v{getattr(detector, 'version', '')}")
         p = params if dataclasses.is_dataclass(params) else api.make_params(detector.Params,
                                                                              params)
-        live = _plain(asdict(p))
-        if live != _plain(self.params):
-            saved = _plain(self.params)
+        live, saved = _plain(asdict(p)), _plain(self.params)
+        if live != saved:
             differ = [f"{k}={saved.get(k)!r}, not {live.get(k)!r}"
                       for k in sorted(set(live) | set(saved)) if live.get(k) != saved.get(k)]
             return False, f"calibrated with {'; '.join(differ)}"
@@ -210,8 +209,8 @@ def threshold_for(name: str, detector: Any, params: Any, model: Any,
             # The user calibrated this detector themselves: say that a shipped threshold
             # judged it instead, and why theirs did not (e.g. made with other params).
             return cal, (f"your calibration was not used ({users}); the shipped one judged "
-                         "this" if users and folder is not None else "")
-        if folder is None and directory is None:
+                         "this" if users else "")
+        if folder is None:  # the user's own folder (only asked when no directory is given)
             users = why
         note = note or f"saved calibration not used: {why}"
     return None, note
