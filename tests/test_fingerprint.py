@@ -161,6 +161,43 @@ def test_perceptual_hash_finds_a_recompressed_copy_and_separates_other_images(sh
     assert min(others) > 10
 
 
+def test_perceptual_hash_is_imagehash_phash_bit_for_bit(shared_data):
+    """phash_hex computes imagehash.phash without scipy (docs/fingerprint.md names
+    imagehash's): the same 64 bits on real renderings of every kind (photos, X-rays,
+    CT, MR, mammography, colour and palette DICOM), and on the degenerate pictures where
+    a rounding difference would decide bits: blank frames, a checkerboard, ramps."""
+    import imagehash
+    from PIL import Image
+
+    from workbench.imaging.display import render
+    from workbench.provenance.records.fingerprint import phash_hex
+
+    folders = [shared_data / "dermoscopy" / "isic" / "images",
+               shared_data / "cxr-pneumonia", shared_data / "dicom"]
+    files = []
+    for folder in folders:
+        found = sorted(p for p in folder.rglob("*") if p.is_file()
+                       and p.suffix.lower() in (".jpg", ".jpeg", ".png", ".dcm", ""))
+        files += found[:: max(1, len(found) // 40)]
+    pictures = []
+    for f in files:
+        try:
+            image = load_image(f)
+        except Exception:
+            continue  # the corpus holds files made to be refused
+        step = max(1, max(image.rows, image.columns) // 1024)
+        pictures.append((f.name, Image.fromarray(render(image, 0, image.default_window(0),
+                                                        step=step))))
+    assert len(pictures) >= 60
+    ramp = np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1))
+    degenerate = [np.full((50, 70), v, np.uint8) for v in (0, 1, 128, 200, 255)] + [
+        ramp, ramp.T.copy(), (np.indices((64, 64)).sum(0) % 2 * 255).astype(np.uint8),
+        np.full((40, 40, 3), (10, 200, 30), np.uint8)]
+    pictures += [(f"degenerate {i}", Image.fromarray(a)) for i, a in enumerate(degenerate)]
+    for name, picture in pictures:
+        assert phash_hex(picture) == str(imagehash.phash(picture, hash_size=8)), name
+
+
 def test_a_record_recomputes_from_the_document_alone(tmp_path, shared_data):
     """docs/fingerprint.md, sections 1-5, implemented here from the text (pydicom, numpy,
     OpenCV, PIL and imagehash only): the record's pixel, file, header and perceptual

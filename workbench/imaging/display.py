@@ -116,6 +116,10 @@ def render(
     if image.samples_per_pixel == 4:  # RGBA photos: the alpha channel is not displayed
         src = src[..., :3]
     codes = _code_domain(src.dtype)
+    if codes is not None and not image.is_palette and src.size * 2 < codes.size:
+        # fewer pixels than half the codes (a 128x128 CT against 65,536 codes): mapping
+        # the pixels directly is cheaper than building the table, and gives the same bytes
+        codes = None
 
     if image.is_palette and codes is not None:
         out = _palette_table(image)[_as_codes(src)]

@@ -265,14 +265,41 @@ def perceptual_hash(image: MedicalImage) -> str:
     """pHash (imagehash, 8x8 DCT bits, 16 hex digits) of a defined 8-bit rendering: frame 0,
     the image's default window, oriented for display, decimated to at most ~1024 pixels on
     the long side. For finding a record of a suspect copy, never for proving anything."""
-    import imagehash
     from PIL import Image
 
     from ...imaging.display import render
 
     step = max(1, max(image.rows, image.columns) // 1024)
     rgb = render(image, 0, image.default_window(0), step=step)
-    return str(imagehash.phash(Image.fromarray(rgb), hash_size=8))
+    return phash_hex(Image.fromarray(rgb))
+
+
+_PHASH_BITS, _PHASH_SIDE = 8, 32  # imagehash.phash: hash_size 8, highfreq_factor 4
+_PHASH_ROWS: Any = None
+
+
+def phash_hex(picture: Any) -> str:
+    """``str(imagehash.phash(picture, hash_size=8))``, bit for bit, without the import of
+    scipy.fftpack that imagehash makes for its DCT (a third of a second: a third of the
+    start of each worker that signs a folder). The same steps: grey, 32x32 Lanczos, the
+    unnormalised DCT-II (FFTPACK's, 2·Σ x·cos) of the rows and columns, the 8x8 lowest
+    frequencies against their median. Only those 8 frequencies are computed, as two
+    products with the cosine rows; rounded to 1e-6, so that a coefficient that is exactly
+    zero in FFTPACK's result (every AC term of a blank frame) is zero here too instead of
+    rounding noise that would decide its bit."""
+    global _PHASH_ROWS
+    import numpy as np
+    from imagehash import ImageHash
+    from PIL import Image
+
+    if _PHASH_ROWS is None:
+        n = np.arange(_PHASH_SIDE)
+        _PHASH_ROWS = 2.0 * np.cos(np.pi * np.arange(_PHASH_BITS)[:, None]
+                                   * (2 * n[None, :] + 1) / (2 * _PHASH_SIDE))
+    grey = np.asarray(picture.convert("L").resize((_PHASH_SIDE, _PHASH_SIDE),
+                                                  Image.LANCZOS), dtype=np.float64)
+    low = np.round(_PHASH_ROWS @ grey @ _PHASH_ROWS.T, 6)
+    return str(ImageHash(low > np.median(low)))
 
 
 def hamming_distance(a: str, b: str) -> int:
