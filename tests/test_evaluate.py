@@ -148,7 +148,14 @@ def test_summary_has_every_table1_row_in_range(table1_run):
             assert 0.0 <= m["success_rate"] <= 1.0
     pgd = summary["conditions"]["pgd/white"]
     assert 0 < pgd["mean_l0"] <= 48 * 48  # pixels changed, at most all of them
-    assert pgd["mean_linf"] == pytest.approx(0.01, abs=1e-6)  # the default L-inf budget
+    # the default L-inf budget, 0.01, is 2.55 steps of 8 bits: the rows describe the 8-bit
+    # picture that a saved copy would be, which keeps 2 steps (never 3, outside the budget)
+    assert pgd["mean_linf"] == pytest.approx(2 / 255, abs=1e-6)
+    assert any("8-bit picture at 48 px" in n for n in summary["notes"])
+    for cond, m in summary["conditions"].items():  # the unrounded tensors' figure beside
+        assert (m.get("accuracy_unrounded") is None) == (cond == "clean")
+        if cond != "clean":
+            assert 0.0 <= m["accuracy_unrounded"] <= 1.0
     assert summary["conditions"]["colour-balance/query"]["mean_queries"] > 0
     assert summary["conditions"]["clean"]["paper_dermoscopy"] == [0.876, 0.858, 0.941]
     fs = summary["detectors"]["feature-squeezing"]
@@ -177,6 +184,12 @@ def test_summary_agrees_with_the_per_image_csv(table1_run):
                              [r["label"] == "melanoma" for r in rs])
         assert summary["conditions"][cond]["auroc"]["value"] == pytest.approx(auc)
         assert all(r["score:feature-squeezing"] != "" for r in rs)
+        if cond != "clean":
+            before = np.mean([r["correct_unrounded"] == "True" for r in rs])
+            assert summary["conditions"][cond]["accuracy_unrounded"] == pytest.approx(before)
+            undone = sum(r["correct_unrounded"] == "False" and r["correct"] == "True"
+                         for r in rs)
+            assert summary["conditions"][cond]["undone_by_rounding"] == undone
     # the attacks start from the clean images: their clean columns are the clean row's
     clean = {r["id"]: r["pred"] for r in rows if r["condition"] == "clean"}
     assert all(r["clean_pred"] == clean[r["id"]] for r in rows)

@@ -70,3 +70,5 @@ def test_cached_and_uncached_batches_are_identical(shared_data):
     units._IMAGES_BYTES[0] = 0
     fresh = units.load_batch(paths, 64)
     assert (second == fresh).all() and not (first == fresh).all()
+    # the pictures every row describes are 8-bit: whole steps of 1/255
+    assert (fresh * 255 - (fresh * 255).round()).abs().max() < 1e-4

@@ -74,6 +74,10 @@ def test_evaluate_cancel_resume_and_results(window, qtbot, shared_data: Path, tm
         assert win.results.table.item(rows[cond], acc).text().endswith("]")  # value [low, high]
         assert "%" in win.results.table.item(rows[cond], acc).text()
     assert win.results.table.item(rows["clean"], _column(win.results.table, "n")).text() == "4"
+    # the unrounded tensors' accuracy beside the saved pictures': a dash for clean
+    before = _column(win.results.table, "Before rounding")
+    assert win.results.table.item(rows["clean"], before).text() == "–"
+    assert win.results.table.item(rows["pgd/white"], before).text().endswith("%")
     assert win.results.detector_table.rowCount() == 1
     assert win.results.detector_table.item(0, 0).text() == "feature-squeezing"
     assert win.results.detector_table.item(0, 3).text() == "pgd/white"

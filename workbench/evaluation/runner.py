@@ -195,6 +195,9 @@ def prepare(spec: EvalSpec) -> tuple[dict[str, Any], list[Unit], dict[str, Any]]
         "detectors": [{"name": s["name"], "params": s.get("params") or {}}
                       for s in spec.detectors],
         "universal_train": None if train is None else _items(train),
+        # what a row describes (units.py): part of the run's identity, so that a folder
+        # begun when rows described unrounded tensors is not resumed with 8-bit rows
+        "pixels": "8-bit at the working size",
         "image_size": int(spec.image_size), "batch_size": int(spec.batch_size),
         "seed": int(spec.seed), "device": spec.device,
         "plugin_dirs": [str(Path(d).resolve()) for d in spec.plugin_dirs],

@@ -71,6 +71,12 @@ def condition_metrics(rows: list[dict[str, Any]], positive: int, seed: int) -> d
         m[f"mean_{key}"] = float(np.mean(vals)) if vals else None
     if rows and rows[0]["attack"]:
         m["success_rate"] = float(np.mean([bool(r["success"]) for r in rows]))
+        before = [r.get("correct_unrounded") for r in rows]
+        # the victim on the unrounded tensors (units.py): the figure float-tensor papers
+        # give; None for results from before rows described the 8-bit picture
+        m["accuracy_unrounded"] = None if None in before else float(np.mean(before))
+        m["undone_by_rounding"] = sum(b is False and r["correct"]  # wrong before, right after
+                                      for b, r in zip(before, rows, strict=True))
         # Du-Harpur et al.: of the positives the model got right, how many flip
         eligible = [r for r in rows if r["label"] == positive and r["clean_correct"]]
         flips = [r["pred"] != r["clean_pred"] for r in eligible]
@@ -163,6 +169,17 @@ def summarise(config: dict[str, Any], record: dict[str, Any],
     universal = sorted({res["unit"]["condition"] for res in results
                         if res["unit"]["id"].endswith("-all")})
     notes = []
+    if config.get("pixels"):  # runs before it judged the unrounded tensors: nothing to say
+        notes.append(f"every row is of an 8-bit picture at {config['image_size']} px, clean "
+                     "or attacked: the attacked copies were rounded to whole 8-bit steps "
+                     "within their L-inf budget (eps 0.01, 2.55 steps, keeps 2) before "
+                     "the model and the detectors saw them, as a saved image would be")
+    undone = {c: m["undone_by_rounding"] for c, m in table.items()
+              if m.get("undone_by_rounding")}
+    if undone:
+        notes.append("rounding to 8 bits undid the attack on some images, which the "
+                     "unrounded tensor had fooled (their rows count the saved picture): "
+                     + ", ".join(f"{c} {n}" for c, n in undone.items()))
     targeted = [a["name"] for a in config["attacks"] if a.get("targeted")]
     if targeted:
         notes.append("targeted (each image pushed to the other class; patch attacks train "
@@ -226,18 +243,19 @@ def markdown(summary: dict[str, Any]) -> str:
     lines = [f"# Evaluation: {summary['n_images']} images at {summary['image_size']}², "
              f"positive class {summary['positive_class']}, seed {summary['seed']}", "",
              "## Table 1 (Finlayson et al. 2019), with 95% bootstrap intervals", "",
-             "| Condition | n | Accuracy | AUROC | Mean confidence | Mean L2 | Mean L∞ | "
-             "Mean L0 (pixels) | "
+             "| Condition | n | Accuracy | Accuracy before rounding | AUROC | "
+             "Mean confidence | Mean L2 | Mean L∞ | Mean L0 (pixels) | "
              "Flip rate (correct positives) | Mean queries | "
              f"Paper ({summary.get('paper_domain', 'dermoscopy')}): acc / AUROC / conf "
              "(flip rate) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for cond, m in summary["conditions"].items():
         paper, flip = m.get("paper", m.get("paper_dermoscopy")), m.get("paper_flip_rate")
         cited = (f"{100 * paper[0]:.2f}% / {paper[1]:.3f} / {100 * paper[2]:.1f}%" if paper
                  else f"({100 * flip:.1f}%)" if flip is not None else "–")
         lines.append(
-            f"| {cond} | {m['n']} | {_fmt(m['accuracy'], True)} | {_fmt(m['auroc'])} | "
+            f"| {cond} | {m['n']} | {_fmt(m['accuracy'], True)} | "
+            f"{_num(m.get('accuracy_unrounded'), pct=True)} | {_fmt(m['auroc'])} | "
             f"{_fmt(m['mean_confidence'])} | {_num(m['mean_l2'])} | {_num(m['mean_linf'])} | "
             f"{_num(m['mean_l0'], 6)} | "
             f"{_num(m.get('flip_rate_correct_positives'), pct=True)} | "
@@ -283,7 +301,7 @@ def markdown(summary: dict[str, Any]) -> str:
 
 CSV_FIELDS = ("condition", "attack", "mode", "id", "index", "label", "pred", "correct",
               "p_positive", "confidence", "clean_pred", "clean_correct", "clean_p_positive",
-              "success", "linf", "l2", "l0", "queries")
+              "success", "correct_unrounded", "linf", "l2", "l0", "queries")
 
 
 def write_outputs(out: Path, config: dict[str, Any], record: dict[str, Any],

@@ -8,6 +8,16 @@ A unit is one batch of images under one condition: ``clean``, or an attack in a 
 Universal attacks (one patch for the set) are one unit over the whole dataset: they learn
 on the images they are applied to (transductive; noted in the summary).
 
+Every image a row describes is an 8-bit picture at the working size: the clean image is
+the resized photo rounded to whole 8-bit steps, and every attacked copy is put on that
+grid (the engine's ``on_stored_grid``: rounded, and within its own L-inf budget, so
+eps 0.01 keeps 2 steps, never 3) before the victim judges it. So a row's prediction, its
+success and its detector scores are of one and the same picture, the one a reviewer who
+received the saved image would see. (They were of two: the prediction of the unrounded
+float tensor, the detectors' of its 8-bit copy.) The victim's answer on the unrounded
+tensor is kept as ``correct_unrounded``: what the seed papers, measuring float tensors,
+report.
+
 ``compute_unit(config, unit)`` depends only on its arguments and files on disk, and is
 seeded from the run's seed and the unit's id, so any engine gives the same rows and a
 resumed run equals an uninterrupted one. Everything returned is plain JSON.
@@ -22,6 +32,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+#: the evaluated pictures' grid: whole 8-bit steps over [0, 1]
+LEVELS = 255
 
 _CACHE: dict[str, Any] = {}
 _CACHE_LOCK = threading.Lock()
@@ -135,6 +148,7 @@ def _resized(path: str, size: int) -> Any:
     _decodes[0] += 1
     t = F.interpolate(torch.from_numpy(x)[None], size=(size, size), mode="bilinear",
                       align_corners=False, antialias=True).clamp(0, 1)
+    t = torch.round(t * LEVELS) / LEVELS  # the 8-bit picture (module docstring)
     with _CACHE_LOCK:
         _IMAGES[key] = t
         _IMAGES_BYTES[0] += t.numel() * t.element_size()
@@ -146,9 +160,10 @@ def _resized(path: str, size: int) -> Any:
 
 def load_batch(paths: list[str], size: int) -> Any:
     """Images as an N x C x size x size float tensor in [0, 1] (antialiased bilinear, the
-    resize the classifier wrapper itself uses). Greyscale stays one channel unless the
-    batch mixes greyscale and colour. Each image is decoded once per process and run
-    (``_resized``); the batch is a new tensor, so an attack cannot change the cache."""
+    resize the classifier wrapper itself uses, then rounded to whole 8-bit steps).
+    Greyscale stays one channel unless the batch mixes greyscale and colour. Each image
+    is decoded once per process and run (``_resized``); the batch is a new tensor, so an
+    attack cannot change the cache."""
     import torch
 
     xs = [_resized(p, size) for p in paths]
@@ -268,7 +283,7 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
 
     import torch
 
-    from ..engine.attack_runner import run_attack
+    from ..engine.attack_runner import on_stored_grid, run_attack
     from ..models.classifier import predict_proba
 
     unit = Unit.from_json(unit_json)
@@ -285,13 +300,14 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
     loaded = time.perf_counter()
     clean_probs = predict_proba(victim, x).cpu()
     adv, linf, l2, l0, queries, success, notes = x, None, None, None, None, None, ""
+    unrounded_pred = None
     if unit.attack:
         registry = _registry(tuple(config.get("plugin_dirs", ())))
         spec = next(s for s in config["attacks"] if s["name"] == unit.attack)
         plugin = registry.get(unit.attack, kind="attack").create()
         crafter = surrogate if unit.mode == "black" else victim
         if unit.id.endswith("-all") and config.get("universal_train"):
-            adv, linf, l2, l0, notes = _apply_learned_patches(
+            unrounded, notes = _apply_learned_patches(
                 config, spec, plugin, crafter, registry, x, y, unit, cancelled)
         else:
             outcome = run_attack(
@@ -301,10 +317,15 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
                 seed=unit_seed(config["seed"], unit.id), cancelled=cancelled,
                 progress=(lambda f, m="": progress(0.8 * f, m)) if progress else None,
                 plugin_lookup=registry.create)
-            adv = outcome.adversarial
-            linf, l2, l0 = outcome.linf.tolist(), outcome.l2.tolist(), outcome.l0.tolist()
+            unrounded = outcome.adversarial.to(x.device)
             queries = outcome.queries
             notes = outcome.notes
+        # the 8-bit picture every row describes (module docstring); the victim's answer
+        # on the unrounded tensor is kept beside it, the figure a paper measuring float
+        # tensors reports
+        adv = on_stored_grid(unrounded, x, LEVELS)
+        linf, l2, l0 = _norms(adv, x)
+        unrounded_pred = predict_proba(victim, unrounded).cpu().argmax(1)
     probs = clean_probs if not unit.attack else predict_proba(victim, adv).cpu()
     calls.remove()
     model_seconds = time.perf_counter() - loaded
@@ -331,6 +352,8 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
             "l0": None if l0 is None else int(l0[k]),
             "queries": None if queries is None else int(queries[k]),
             "success": None if success is None else bool(success[k]),
+            "correct_unrounded": None if unrounded_pred is None
+            else bool(unrounded_pred[k] == y[k]),
             "scores": {name: s[k] for name, s in scores.items()},
         })
     timing["detector_seconds"] = time.perf_counter() - detecting
@@ -366,13 +389,18 @@ def _apply_learned_patches(config: dict[str, Any], spec: dict[str, Any], plugin:
     places = api.seeded_placements(x.shape[0], seed, scale=params.eval_scale,
                                    max_angle=params.max_angle)
     adv = api.paste_patches_by_class(x, patches, targets, places).clamp(0, 1)
+    notes = (f"patches learned on {len(train)} training images ({learned.notes}); pasted on "
+             f"the evaluated images at scale {params.eval_scale}")
+    return adv, notes
+
+
+def _norms(adv: Any, x: Any) -> tuple[list[float], list[float], list[int]]:
+    """L-inf, L2 and L0 (pixels changed in any channel) of each image's perturbation."""
     delta = adv - x
     changed = delta.abs().amax(dim=1)
     flat = delta.flatten(1)
-    notes = (f"patches learned on {len(train)} training images ({learned.notes}); pasted on "
-             f"the evaluated images at scale {params.eval_scale}")
-    return (adv, flat.abs().amax(dim=1).tolist(), flat.norm(dim=1).tolist(),
-            (changed > 0).flatten(1).sum(dim=1).tolist(), notes)
+    return (flat.abs().amax(dim=1).tolist(), flat.norm(dim=1).tolist(),
+            (changed > 0).flatten(1).sum(dim=1).tolist())
 
 
 def _detector_scores(config: dict[str, Any], x: Any, items: list[dict[str, Any]],
