@@ -32,7 +32,8 @@ def cmd_harden(args: argparse.Namespace) -> int:
     for key, label in (("clean_accuracy", "clean accuracy"),
                        ("pgd_accuracy", f"PGD accuracy ε={args.eps:g}")):
         print(f"{label:<22}{b[key]:>10.3f}{a[key]:>10.3f}{a[key] - b[key]:>+10.3f}")
-    print(f"(n = {a['n']} test images; fine-tuned in {out.seconds:.0f} s)")
+    print(f"(n = {a['n']} test images, 8-bit pictures: the attacked copies rounded to whole "
+          f"steps within ε; fine-tuned in {out.seconds:.0f} s)")
     print(f"written: {out.card_path}")
     return EXIT_OK
 

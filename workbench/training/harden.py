@@ -130,7 +130,9 @@ def adversarial_finetune(images: list[np.ndarray], labels: list[int], init: dict
 def measure(model: Any, batch: torch.Tensor, labels: torch.Tensor, *, eps: float,
             steps: int = 20, seed: int = 0) -> dict[str, float]:
     """Clean accuracy and accuracy under the project's PGD (targeted at the other class,
-    as in the seeds and the evaluator) on ``batch`` (N x 3 x S x S in [0, 1])."""
+    as in the seeds and the evaluator) on ``batch`` (N x 3 x S x S in [0, 1], 8-bit
+    pictures). The attacked copies are put on the 8-bit grid within ε before they are
+    judged, as the evaluator's are: the figure is of pictures that can be saved."""
     from ..engine.attack_runner import run_attack
     from ..engine.plugins import PluginRegistry
 
@@ -138,7 +140,7 @@ def measure(model: Any, batch: torch.Tensor, labels: torch.Tensor, *, eps: float
     with torch.inference_mode():
         clean = model(batch).argmax(1)
     out = run_attack(info.create(), model, batch, labels=labels, targeted=True,
-                     params={"eps": eps, "steps": steps}, seed=seed)
+                     params={"eps": eps, "steps": steps}, seed=seed, levels=255)
     adv = out.adv_probs.argmax(1)
     return {"clean_accuracy": float((clean.cpu() == labels).float().mean()),
             "pgd_accuracy": float((adv == labels).float().mean()),
@@ -224,7 +226,8 @@ def harden(parent: str, defence: str, out_dir: str | Path, data_dir: str | Path,
     card_path = out / f"{name}.json"
     card.save(card_path)
     after = measure(load_model(card_path), batch, y, eps=eps, steps=measure_steps, seed=seed)
-    card.metrics = {**(parent_card.metrics or {}), "hardening": {"before": before,
-                                                                  "after": after}}
+    card.metrics = {**(parent_card.metrics or {}), "hardening": {
+        "before": before, "after": after,
+        "pixels": "8-bit: the PGD copies rounded to whole steps within eps (measure)"}}
     card.save(card_path)
     return Hardened(card_path, defence_record, before, after, seconds)
