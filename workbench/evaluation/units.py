@@ -283,7 +283,7 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
 
     import torch
 
-    from ..engine.attack_runner import on_stored_grid, run_attack
+    from ..engine.attack_runner import on_stored_grid
     from ..models.classifier import predict_proba
 
     unit = Unit.from_json(unit_json)
@@ -302,24 +302,8 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
     adv, linf, l2, l0, queries, success, notes = x, None, None, None, None, None, ""
     unrounded_pred = None
     if unit.attack:
-        registry = _registry(tuple(config.get("plugin_dirs", ())))
-        spec = next(s for s in config["attacks"] if s["name"] == unit.attack)
-        plugin = registry.get(unit.attack, kind="attack").create()
-        crafter = surrogate if unit.mode == "black" else victim
-        if unit.id.endswith("-all") and config.get("universal_train"):
-            unrounded, notes = _apply_learned_patches(
-                config, spec, plugin, crafter, registry, x, y, unit, cancelled)
-        else:
-            outcome = run_attack(
-                plugin, crafter, x, labels=y, params=spec.get("params") or {},
-                targeted=bool(spec.get("targeted", False)),
-                surrogate=surrogate if unit.mode == "transfer" else None,
-                seed=unit_seed(config["seed"], unit.id), cancelled=cancelled,
-                progress=(lambda f, m="": progress(0.8 * f, m)) if progress else None,
-                plugin_lookup=registry.create)
-            unrounded = outcome.adversarial.to(x.device)
-            queries = outcome.queries
-            notes = outcome.notes
+        unrounded, queries, notes = _attack(config, unit, x, y, victim, surrogate, progress,
+                                            cancelled)
         # the 8-bit picture every row describes (module docstring); the victim's answer
         # on the unrounded tensor is kept beside it, the figure a paper measuring float
         # tensors reports
@@ -359,6 +343,31 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
     timing["detector_seconds"] = time.perf_counter() - detecting
     return {"unit": unit.to_json(), "rows": rows, "device": device, "notes": notes,
             "seconds": time.perf_counter() - start, "timing": timing}
+
+
+def _attack(config: dict[str, Any], unit: Unit, x: Any, y: Any, victim: Any, surrogate: Any,
+            progress: Callable[[float, str], None] | None,
+            cancelled: Callable[[], bool] | None) -> tuple[Any, list | None, str]:
+    """The unit's attacked images as the attack left them (unrounded), the queries it
+    made, and its notes."""
+    from ..engine.attack_runner import run_attack
+
+    registry = _registry(tuple(config.get("plugin_dirs", ())))
+    spec = next(s for s in config["attacks"] if s["name"] == unit.attack)
+    plugin = registry.get(unit.attack, kind="attack").create()
+    crafter = surrogate if unit.mode == "black" else victim
+    if unit.id.endswith("-all") and config.get("universal_train"):
+        adv, notes = _apply_learned_patches(config, spec, plugin, crafter, registry, x, y,
+                                            unit, cancelled)
+        return adv, None, notes
+    outcome = run_attack(
+        plugin, crafter, x, labels=y, params=spec.get("params") or {},
+        targeted=bool(spec.get("targeted", False)),
+        surrogate=surrogate if unit.mode == "transfer" else None,
+        seed=unit_seed(config["seed"], unit.id), cancelled=cancelled,
+        progress=(lambda f, m="": progress(0.8 * f, m)) if progress else None,
+        plugin_lookup=registry.create)
+    return outcome.adversarial.to(x.device), outcome.queries, outcome.notes
 
 
 def _apply_learned_patches(config: dict[str, Any], spec: dict[str, Any], plugin: Any,
