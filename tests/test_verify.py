@@ -389,6 +389,43 @@ def test_copy_found_by_uid_then_pixel_hash(tmp_path, signer):
     ledger.close()
 
 
+@pytest.mark.parametrize("damage", [b"", b'{"schema": "workbench.capture-record/1", "pi'],
+                         ids=["empty", "cut short"])
+def test_a_sidecar_a_crash_damaged_is_not_called_tampering(tmp_path, signer, damage,
+                                                             capsys):
+    """The sidecar is a copy of the record beside the image; the ledger's fsynced entry
+    is the durable one. A crash can leave the sidecar empty or cut short: with the ledger
+    at hand the image is judged by its record there, and the damaged sidecar is named.
+    A changed image is still tampered, and with no ledger nothing stands in for it."""
+    from workbench.provenance.ledger.store import Ledger
+
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    path = tmp_path / "CT_small.dcm"
+    shutil.copy(pydicom_test_file("CT_small.dcm"), path)
+    sign_image(path, signer, ledger=ledger)
+    sidecar_path(path).write_bytes(damage)
+    r = verify_image(path, ledger=ledger)
+    assert r.verdict == "intact", r.summary
+    assert "the sidecar beside it is unreadable" in r.summary
+    assert r.check("sidecar").status == "warn"
+    assert sidecar_path(path).name in r.check("sidecar").message
+    assert "ledger entry" in r.record_source
+    from workbench.cli.provenance import _print_table
+
+    _print_table([r])  # the command line's table says it under the intact row
+    assert "the sidecar beside it is unreadable" in capsys.readouterr().out
+    # the same damage on a changed image: tampered, named where it changed
+    ds = pydicom.dcmread(path)
+    ds.PatientName = "Someone Else"
+    ds.save_as(path)
+    r = verify_image(path, ledger=ledger)
+    assert r.verdict == "tampered" and "PatientName" in r.summary, r.summary
+    # no ledger: the damaged sidecar is all there is, and it is not a valid record
+    r = verify_image(path, ledger=False)
+    assert r.verdict == "tampered" and r.summary == "record unreadable"
+    ledger.close()
+
+
 def test_a_change_above_bits_stored_is_tampering_not_a_reencoding(tmp_path, signer):
     """Decoders mask bits outside Bits Stored, so the pixel values stay the same; old
     files keep overlays there. Such an edit read 're-encoded, pixels intact'."""

@@ -243,7 +243,7 @@ def _print_table(results: list, shown: list[str] | None = None) -> None:
                     if c.name.startswith(("DICOM signature", "C2PA"))]
         print(f"{name:<{width}}  {r.verdict:<17} " + " ".join(cells) + " "
               + (", ".join(standard) or "-"))
-        if not r.ok or standard:
+        if not r.ok or standard or r.check("sidecar"):  # a damaged sidecar is said
             print(f"{'':<{width}}  -> {r.summary}")
         for note in getattr(r, "notes", []):
             print(f"{'':<{width}}  note: {note}")

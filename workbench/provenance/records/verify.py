@@ -84,11 +84,13 @@ def _open_ledger(ledger: Any) -> Any:
 
 
 def find_record(image: MedicalImage, ledger: Any = None,
-                perceptual: str | None = None) -> tuple[dict | None, str]:
-    """The record of ``image``: its sidecar, else the ledger by SOP Instance UID, pixel
-    hash, file hash or perceptual hash. Returns (record, how it was found)."""
+                perceptual: str | None = None, *,
+                sidecar: bool = True) -> tuple[dict | None, str]:
+    """The record of ``image``: its sidecar (unless ``sidecar`` is False), else the ledger
+    by SOP Instance UID, pixel hash, file hash or perceptual hash. Returns (record, how it
+    was found); raises RecordError for a sidecar that cannot be read."""
     side = sidecar_path(image.path)
-    if side.is_file():
+    if sidecar and side.is_file():
         return read_record(side), f"sidecar {side.name}"
     if ledger is None:
         return None, "no sidecar and no ledger"
@@ -183,14 +185,25 @@ def verify_image(path: str | os.PathLike[str], *, record: dict | None = None,
 def _verify(path: str, image: MedicalImage, record: dict | None,
             ledger: Any) -> VerificationResult:
     checks: list[Check] = []
+    damaged = ""  # why the sidecar could not be read, when the ledger stood in for it
     if record is not None:
         source = "record given"
     else:
         try:
             record, source = find_record(image, ledger)
         except RecordError as exc:
-            checks.append(Check("record", FAIL, str(exc)))
-            return VerificationResult(path, TAMPERED, "record unreadable", checks, "sidecar")
+            if ledger is not None:
+                # A crash can leave a sidecar empty or cut short (the ledger's fsynced
+                # entry is the durable copy of a record, the sidecar a copy beside the
+                # image): the image is judged by the ledger's record, and the damaged
+                # sidecar is named, never taken for a changed image
+                record, source = find_record(image, ledger, sidecar=False)
+                damaged = str(exc)
+            if record is None:
+                checks.append(Check("record", FAIL, str(exc) if not damaged else
+                                    f"{damaged}; and {source}"))
+                return VerificationResult(path, TAMPERED, "record unreadable", checks,
+                                          "sidecar")
     if record is None:
         checks.append(Check("record", FAIL, source))
         return VerificationResult(path, UNSIGNED, "unsigned: no capture record found", checks)
@@ -206,8 +219,12 @@ def _verify(path: str, image: MedicalImage, record: dict | None,
     checks.append(_file_check(image, record, checks[-3].status == PASS
                               and checks[-1].status != FAIL, checks[-1].status == PASS))
     checks.append(_ledger_check(ledger, rid))
+    if damaged:
+        checks.append(Check("sidecar", WARN, f"{damaged}: the ledger's record was used"))
 
     result = VerificationResult(path, *_verdict(checks), checks, source, rid)
+    if damaged:
+        result.summary += " (by the ledger's record: the sidecar beside it is unreadable)"
     return result
 
 
