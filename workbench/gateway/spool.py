@@ -27,17 +27,10 @@ import re
 import threading
 from pathlib import Path
 
+from ..provenance.durable import fsync_dir, write_synced
 from ..provenance.records.record import SIDECAR_SUFFIX
 
 _SAFE = re.compile(r"[^0-9A-Za-z._-]")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Spool:
@@ -67,12 +60,9 @@ class Spool:
         """Write the instance durably into incoming/ and return its path."""
         final = self.incoming / self.name_for(sop_instance_uid, data)
         part = final.with_name(final.name + f".{threading.get_ident()}.part")
-        with open(part, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_synced(part, data)
         os.replace(part, final)
-        _fsync_dir(self.incoming)
+        fsync_dir(self.incoming)
         return final
 
     def to_outbox(self, path: Path) -> bool:
@@ -84,7 +74,7 @@ class Spool:
         if side.exists():
             os.replace(side, dest.with_name(dest.name + SIDECAR_SUFFIX))
         os.replace(path, dest)
-        _fsync_dir(self.outbox)
+        fsync_dir(self.outbox)
         return new
 
     def drop(self, path: Path) -> None:
@@ -113,7 +103,7 @@ class Spool:
         if side.exists():
             os.replace(side, self.records / side.name)
         path.unlink(missing_ok=True)
-        _fsync_dir(self.outbox)
+        fsync_dir(self.outbox)
 
     def hold(self, path: Path, reason: str) -> Path:
         """The PACS will not take it: keep it, and the reason, out of the queue's way."""
@@ -123,8 +113,8 @@ class Spool:
         if side.exists():
             os.replace(side, dest.with_name(dest.name + SIDECAR_SUFFIX))
         os.replace(path, dest)
-        _fsync_dir(self.held)
-        _fsync_dir(self.outbox)
+        fsync_dir(self.held)
+        fsync_dir(self.outbox)
         return dest
 
     def held_count(self) -> int:
@@ -142,5 +132,5 @@ class Spool:
                 os.replace(side, self.outbox / side.name)
             os.replace(p, self.outbox / p.name)
             (self.held / (p.name + ".reason.txt")).unlink(missing_ok=True)
-        _fsync_dir(self.outbox)
+        fsync_dir(self.outbox)
         return len(stale)

@@ -148,13 +148,18 @@ class _Committer:
         self.since = 0.0
 
     def add(self, outcome: Outcome) -> None:
+        from ..provenance.durable import write_synced
         from ..provenance.records.canonical_json import canonical_json
         from ..provenance.records.record import sidecar_path
 
         side = sidecar_path(outcome.path)
         tmp = side.with_name(side.name + ".tmp")
         try:
-            tmp.write_bytes(canonical_json(outcome.record) + b"\n")
+            data = canonical_json(outcome.record) + b"\n"
+            if self.ledger is None:  # the sidecar is the record's only copy (write_sidecar)
+                write_synced(tmp, data)
+            else:
+                tmp.write_bytes(data)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             outcome.status, outcome.record = FAILED, None
@@ -181,6 +186,11 @@ class _Committer:
                 return
         for item in batch:
             self._put_in_place(item)
+        if self.ledger is None:  # the renames of the only copies, on disk
+            from ..provenance.durable import fsync_dir
+
+            for folder in {side.parent for _o, _t, side in batch}:
+                fsync_dir(folder)
 
     def _commit_one(self, item: tuple[Outcome, Path, Path]) -> None:
         outcome, tmp, _side = item

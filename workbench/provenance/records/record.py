@@ -126,10 +126,22 @@ def write_sidecar(record: dict[str, Any], image_path: str | os.PathLike[str],
 
     ``before_commit()`` runs once the record's bytes are safely beside the image but
     before they become its sidecar (the ledger append): a folder we cannot write to fails
-    first, so the ledger never holds an entry whose sidecar could not be written."""
+    first, so the ledger never holds an entry whose sidecar could not be written.
+
+    Without ``before_commit`` (no ledger) the sidecar is the record's only copy, so it is
+    put on disk (fsync) before and after its rename; with a ledger, the ledger's fsynced
+    entry is the durable copy and verification falls back on it when a crash left the
+    sidecar empty, so the sidecar is not synced (that would double the disk waits)."""
+    from ..durable import fsync_dir, write_synced
+
     path = sidecar_path(image_path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(canonical_json(record) + b"\n")
+    only_copy = before_commit is None
+    data = canonical_json(record) + b"\n"
+    if only_copy:
+        write_synced(tmp, data)
+    else:
+        tmp.write_bytes(data)
     try:
         if before_commit is not None:
             before_commit()
@@ -137,6 +149,8 @@ def write_sidecar(record: dict[str, Any], image_path: str | os.PathLike[str],
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if only_copy:
+        fsync_dir(path.parent)
     return path
 
 
