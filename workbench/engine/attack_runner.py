@@ -150,19 +150,25 @@ def run_attack(plugin: Any, model: Any, images: Any, *, labels: Any = None,
         adv_probs = torch.softmax(model(adv), dim=1)
     pred = adv_probs.argmax(dim=1)
     success = pred == target if target is not None else pred != y
-    delta = adv - x
-    magnitude = delta.abs()
-    changed = magnitude.amax(dim=1)  # N x H x W: a pixel counts once over channels
-    magnitude, delta = magnitude.flatten(1), delta.flatten(1)  # one subtraction, not two
+    linf, l2, l0 = perturbation_norms(adv, x)
     return AttackOutcome(
         plugin=name, plugin_version=str(getattr(plugin, "version", "")),
         params=asdict(p), adversarial=adv.detach().cpu(), clean_probs=clean.cpu(),
         adv_probs=adv_probs.cpu(), labels=y.cpu(), targets=None if target is None else
-        target.cpu(), success=success.cpu(), linf=magnitude.amax(dim=1).cpu(),
-        l2=delta.norm(dim=1).cpu(), iterations=_as_list(result.iterations),
+        target.cpu(), success=success.cpu(), linf=linf.cpu(),
+        l2=l2.cpu(), iterations=_as_list(result.iterations),
         queries=_as_list(result.queries), model_calls=calls["n"], seconds=seconds,
-        artifacts=dict(result.artifacts or {}), notes=notes,
-        l0=(changed > 0).flatten(1).sum(dim=1).cpu())
+        artifacts=dict(result.artifacts or {}), notes=notes, l0=l0.cpu())
+
+
+def perturbation_norms(adv: Any, x: Any) -> tuple[Any, Any, Any]:
+    """Each image's L-inf, L2 and L0 (pixels changed, a pixel counting once over its
+    channels) of ``adv - x``, as tensors of N."""
+    delta = adv - x
+    magnitude = delta.abs()
+    changed = magnitude.amax(dim=1)  # N x H x W
+    magnitude, delta = magnitude.flatten(1), delta.flatten(1)  # one subtraction, not two
+    return magnitude.amax(dim=1), delta.norm(dim=1), (changed > 0).flatten(1).sum(dim=1)
 
 
 def _rounded_to_stored(model: Any, adv: Any, x: Any, y: Any, target: Any, levels: Any,

@@ -172,7 +172,7 @@ def summarise(config: dict[str, Any], record: dict[str, Any],
     if config.get("pixels"):  # runs before it judged the unrounded tensors: nothing to say
         notes.append(f"every row is of an 8-bit picture at {config['image_size']} px, clean "
                      "or attacked: the attacked copies were rounded to whole 8-bit steps "
-                     "within their L-inf budget (eps 0.01, 2.55 steps, keeps 2) before "
+                     "within their L-inf budget (eps 0.01, say, is 2.55 steps and keeps 2) before "
                      "the model and the detectors saw them, as a saved image would be")
     undone = {c: m["undone_by_rounding"] for c, m in table.items()
               if m.get("undone_by_rounding")}

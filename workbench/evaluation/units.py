@@ -283,7 +283,7 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
 
     import torch
 
-    from ..engine.attack_runner import on_stored_grid
+    from ..engine.attack_runner import on_stored_grid, perturbation_norms
     from ..models.classifier import predict_proba
 
     unit = Unit.from_json(unit_json)
@@ -306,9 +306,10 @@ def compute_unit(config: dict[str, Any], unit_json: dict[str, Any],
                                             cancelled)
         # the 8-bit picture every row describes (module docstring); the victim's answer
         # on the unrounded tensor is kept beside it, the figure a paper measuring float
-        # tensors reports
+        # tensors reports (run_attack's ``levels`` rounds too, but judges by the model
+        # the attack ran on: the surrogate, for a black-box row)
         adv = on_stored_grid(unrounded, x, LEVELS)
-        linf, l2, l0 = _norms(adv, x)
+        linf, l2, l0 = (t.tolist() for t in perturbation_norms(adv, x))
         unrounded_pred = predict_proba(victim, unrounded).cpu().argmax(1)
     probs = clean_probs if not unit.attack else predict_proba(victim, adv).cpu()
     calls.remove()
@@ -401,15 +402,6 @@ def _apply_learned_patches(config: dict[str, Any], spec: dict[str, Any], plugin:
     notes = (f"patches learned on {len(train)} training images ({learned.notes}); pasted on "
              f"the evaluated images at scale {params.eval_scale}")
     return adv, notes
-
-
-def _norms(adv: Any, x: Any) -> tuple[list[float], list[float], list[int]]:
-    """L-inf, L2 and L0 (pixels changed in any channel) of each image's perturbation."""
-    delta = adv - x
-    changed = delta.abs().amax(dim=1)
-    flat = delta.flatten(1)
-    return (flat.abs().amax(dim=1).tolist(), flat.norm(dim=1).tolist(),
-            (changed > 0).flatten(1).sum(dim=1).tolist())
 
 
 def _detector_scores(config: dict[str, Any], x: Any, items: list[dict[str, Any]],
