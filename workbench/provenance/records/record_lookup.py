@@ -34,23 +34,23 @@ def find_record(image: MedicalImage, ledger: Any = None,
             # instance in two encodings): the record of these very bytes, if one is
             hit = _record_of_these_bytes(image.path, hits)
             if hit is not None:
-                return _record_of(hit), (f"ledger entry {hit.index} by SOP Instance UID "
+                return record_of_entry(hit), (f"ledger entry {hit.index} by SOP Instance UID "
                                          f"and file hash ({len(hits)} records of this UID)")
-            return _record_of(hits[-1]), (f"ledger entry {hits[-1].index} by SOP Instance "
+            return record_of_entry(hits[-1]), (f"ledger entry {hits[-1].index} by SOP Instance "
                                           f"UID (the latest of {len(hits)})")
         if hits:
-            return _record_of(hits[-1]), f"ledger entry {hits[-1].index} by SOP Instance UID"
+            return record_of_entry(hits[-1]), f"ledger entry {hits[-1].index} by SOP Instance UID"
     hits = ledger.find(file_sha256=file_sha256(image.path))
     if hits:
-        return _record_of(hits[-1]), f"ledger entry {hits[-1].index} by file hash"
+        return record_of_entry(hits[-1]), f"ledger entry {hits[-1].index} by file hash"
     hits = ledger.find(pixel_sha256=pixel_fingerprint(image).sha256)
     if hits:
-        return _record_of(hits[-1]), f"ledger entry {hits[-1].index} by pixel fingerprint"
+        return record_of_entry(hits[-1]), f"ledger entry {hits[-1].index} by pixel fingerprint"
     near = ledger.find_by_perceptual_hash(perceptual or perceptual_hash(image),
                                           PERCEPTUAL_MAX_DISTANCE)
     if near:
         entry, distance = near[0]
-        return _record_of(entry), (f"ledger entry {entry.index} by perceptual hash "
+        return record_of_entry(entry), (f"ledger entry {entry.index} by perceptual hash "
                                    f"(distance {distance} of 64 bits)")
     return None, "no sidecar, and no ledger entry matches its UID, hashes or appearance"
 
@@ -59,14 +59,15 @@ def _record_of_these_bytes(path: str | os.PathLike[str], hits: list) -> Any:
     """The latest of ``hits`` whose record names this file's bytes or data set bytes."""
     whole, dataset = file_sha256(path), dataset_sha256(path)
     for entry in reversed(hits):
-        recorded = _record_of(entry).get("file") or {}
+        recorded = record_of_entry(entry).get("file") or {}
         if recorded.get("sha256") == whole or (
                 dataset is not None and recorded.get("dataset_sha256") == dataset):
             return entry
     return None
 
 
-def _record_of(entry: Any) -> dict:
+def record_of_entry(entry: Any) -> dict:
+    """The signed record a ledger entry holds."""
     from .canonical_json import parse_json
 
     return parse_json(entry.record_bytes)

@@ -27,7 +27,7 @@ from .fingerprint import (
 )
 from .keys import trusted_key
 from .record import RecordError, check_signature, read_record, record_id, sidecar_path
-from .record_lookup import _record_of, find_record
+from .record_lookup import find_record, record_of_entry
 
 PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
 
@@ -232,7 +232,7 @@ def _ledger_record(ledger: Any, ds: Any, path: str) -> tuple[dict | None, str]:
     uid = ds.get("SOPInstanceUID") if ds is not None else None
     hits = ledger.find(sop_instance_uid=str(uid)) if uid else []
     if hits:
-        return _record_of(hits[-1]), f"ledger entry {hits[-1].index} by SOP Instance UID"
+        return record_of_entry(hits[-1]), f"ledger entry {hits[-1].index} by SOP Instance UID"
     return None, ""
 
 
