@@ -279,6 +279,9 @@ def test_a_record_recomputes_from_the_document_alone(tmp_path, shared_data):
         le = a.astype(a.dtype.newbyteorder("<"))
         assert record["pixels"]["sha256"] == hashlib.sha256(
             len(h).to_bytes(8, "big") + h + le.tobytes()).hexdigest(), path.name
+        # one frame each: its hash is of the values alone (the small ones are hashed on
+        # one thread, the photo's 2.3 MB on two)
+        assert record["pixels"]["frames_sha256"] == [hashlib.sha256(le.tobytes()).hexdigest()]
         assert record["file"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
         assert record["perceptual"]["hash"] == str(imagehash.phash(Image.fromarray(rgb),
                                                                    hash_size=8)), path.name
