@@ -30,6 +30,7 @@ from .errors import (
 from .limits import check_decoded_size
 from .medical_image import MedicalImage, ValueTransform, Window
 from .native_stderr import captured_native_stderr
+from .stored_dataset import stored_view
 from .warning_notes import unique_texts
 
 ProgressFn = Callable[[float, str], None]
@@ -114,6 +115,7 @@ def read_dicom(
 ) -> MedicalImage:
     """Decode a DICOM file. Raises :class:`ImageLoadError` (or a subclass) on any failure."""
     ds, notes = read_dicom_header(path)
+    stored = stored_view(ds)  # first: every attribute read below converts its element
     if not any(k in ds for k in PIXEL_KEYWORDS):
         raise _missing_pixels_error(path, ds, notes)
     present = [k for k in PIXEL_KEYWORDS if k in ds]
@@ -158,6 +160,7 @@ def read_dicom(
             stored_photometric=stored_photometric,
             modality=str(ds.get("Modality", "OT") or "OT"),
             metadata=ds,
+            stored_metadata=stored,
             transfer_syntax=str(tsuid),
             transfer_syntax_name=tsuid.name
             + (" (inferred: no Transfer Syntax UID)" if ts_inferred else ""),

@@ -96,6 +96,9 @@ class MedicalImage:
     voi_lut: ValueTransform | None = None  # the file's VOI LUT (its lut/lut_first), if any
     orientation: int = 1  # EXIF orientation 1..8, applied for display only
     load_notes: tuple[str, ...] = ()  # what the reader had to infer or work around
+    # DICOM: the data set's elements as read, before anything converted them (see
+    # imaging/stored_dataset.py): what the header fingerprint hashes. None otherwise.
+    stored_metadata: Any = field(default=None, repr=False)
     _value_range: tuple[float, float] | None = field(default=None, repr=False)
     # Derived display tables (e.g. the palette LUT) computed once per image.
     display_cache: dict[str, Any] = field(default_factory=dict, repr=False)

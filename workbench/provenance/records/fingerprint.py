@@ -333,6 +333,12 @@ def _file_fingerprint(image: MedicalImage) -> dict[str, Any]:
     return out
 
 
+def stored_header(image: MedicalImage) -> Any:
+    """The data set the header fingerprint hashes: its elements as read from the file
+    (a data set built in memory has no stored form and is hashed as it is)."""
+    return image.stored_metadata if image.stored_metadata is not None else image.metadata
+
+
 def fingerprints(image: MedicalImage, *, salt: bytes | None = None) -> dict[str, Any]:
     """Everything a capture record holds about one image (the record adds identity,
     time, signer and signature)."""
@@ -340,7 +346,7 @@ def fingerprints(image: MedicalImage, *, salt: bytes | None = None) -> dict[str,
     if image.kind == "dicom" and image.metadata is not None:
         from .header import header_fingerprint
 
-        header = header_fingerprint(image.metadata, salt if salt is not None
+        header = header_fingerprint(stored_header(image), salt if salt is not None
                                     else os.urandom(16))
     pixels = pixel_fingerprint(image).to_json()
     outside = unused_bits(image)

@@ -40,17 +40,39 @@ def covered(tag: int) -> bool:
     return not (element == 0 or group < 0x0008 or group == 0xFFFE or tag in _LEFT_OUT)
 
 
-def _vr(elem: Any, tag: int) -> str:
-    """The element's VR: from the file when explicit, else the data dictionary's (a
-    private tag it does not know is UN, as in any implicit VR reader)."""
+def _vr(ds: Any, elem: Any, tag: int) -> str:
+    """The element's VR: from the file when explicit, else the data dictionary's, else for
+    a private tag the private dictionary's under its creator (what pydicom would give it
+    on conversion), else UN. Looked up without converting anything: hashing a header must
+    not change the data set it hashes (a second pass would then hash other bytes)."""
     if getattr(elem, "VR", None):
         return str(elem.VR)
-    from pydicom.datadict import dictionary_VR
+    from pydicom.datadict import dictionary_VR, private_dictionary_VR
 
     try:
         return str(dictionary_VR(tag))
     except KeyError:
-        return "UN"
+        pass
+    group, element = tag >> 16, tag & 0xFFFF
+    if group % 2 and 0x0010 <= element <= 0x00FF:  # a private creator (PS3.5 7.8.1)
+        return "LO"
+    if group % 2 and element & 0xFF00:
+        creator = _creator(ds.get_item((group << 16) | (element >> 8)))
+        if creator:
+            try:
+                return str(private_dictionary_VR(tag, creator))
+            except KeyError:
+                pass
+    return "UN"
+
+
+def _creator(elem: Any) -> str:
+    """A private creator element's name, from its stored bytes or converted value,
+    trailing padding stripped as pydicom strips it."""
+    value = getattr(elem, "value", None)
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("latin-1")
+    return value.rstrip("\0 ") if isinstance(value, str) else ""
 
 
 def canonical_value(ds: Any, tag: int, little: bool | None = None) -> bytes:
@@ -60,13 +82,8 @@ def canonical_value(ds: Any, tag: int, little: bool | None = None) -> bytes:
     through pydicom's attribute look-up, costs more than the rest of a short element)."""
     if little is None:
         little = _little_endian(ds)
-    elem = ds.get_item(tag)  # before ds[tag], which converts it: the stored bytes
-    vr = _vr(elem, tag)
-    if vr == "UN" and not getattr(elem, "VR", None):
-        try:  # implicit VR: pydicom's private dictionary knows many vendors' tags
-            vr = str(ds[tag].VR)
-        except Exception:
-            vr = "UN"
+    elem = ds.get_item(tag)  # not ds[tag], which converts it: the stored bytes
+    vr = _vr(ds, elem, tag)
     try:
         return _canonical(ds, tag, elem, vr, little)
     except Exception:  # a value pydicom cannot convert: its stored bytes, as they are
@@ -188,11 +205,24 @@ def tag_label(tag: int) -> str:
     return keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
-def header_changes(ds: Any, want: dict[str, Any]) -> tuple[bool, str]:
-    """Whether the header is the recorded one, and a message naming what changed."""
+def header_changes(ds: Any, want: dict[str, Any], *,
+                   as_loaded: Any = None) -> tuple[bool, str]:
+    """Whether the header is the recorded one, and a message naming what changed.
+
+    ``ds``: the data set as stored (imaging/stored_dataset.py). ``as_loaded``: the same
+    data set as the reader left it, some elements converted by pydicom. Records made
+    before the header was hashed from a stored view hashed that form, which differs from
+    the stored bytes only where pydicom's conversion does not write them back as they
+    were (spaces inside a multi-valued string). Each form is a function of the file's
+    bytes alone, so a header whose digest matches either is the one that was signed; an
+    element is named as changed only when neither form of it matches its HMAC."""
     values = element_values(ds)
     if _digest(values) == want.get("sha256"):
         return True, f"all {len(values)} header elements unchanged"
+    loaded = element_values(as_loaded) if as_loaded is not None and as_loaded is not ds \
+        else values
+    if loaded is not values and _digest(loaded) == want.get("sha256"):
+        return True, f"all {len(loaded)} header elements unchanged"
     try:
         salt = bytes.fromhex(want.get("salt", ""))
     except ValueError:
@@ -200,7 +230,9 @@ def header_changes(ds: Any, want: dict[str, Any]) -> tuple[bool, str]:
     recorded = {int(t, 16): h for t, h in (want.get("elements") or {}).items()}
     keyed = hmac.new(salt, digestmod=hashlib.sha256)
     changed = [t for t, v in values.items()
-               if t in recorded and _element_hmac(salt, t, v, keyed) != recorded[t]]
+               if t in recorded and recorded[t] not in {
+                   _element_hmac(salt, t, v, keyed),
+                   _element_hmac(salt, t, loaded.get(t, v), keyed)}]
     added = [t for t in values if t not in recorded]
     removed = [t for t in recorded if t not in values]
     parts = []

@@ -23,6 +23,7 @@ from .fingerprint import (
     file_sha256,
     identity_values,
     pixel_fingerprint,
+    stored_header,
     unused_bits,
 )
 from .keys import trusted_key
@@ -156,8 +157,11 @@ def _verify(path: str, image: MedicalImage, record: dict | None,
     checks.append(Check("signature", PASS if sig_ok else FAIL, sig_msg))
     checks.append(_signer_check(record, sig_ok))
     checks.append(_pixel_check(image, record))
+    # the header before the identifying attributes: reading those converts their elements
+    # in the loaded data set, the other form a record's header may have been hashed in
+    header = _header_check(image, record)
     checks.append(_metadata_check(image, record))
-    checks.append(_header_check(image, record))
+    checks.append(header)
     checks.append(_file_check(image, record, checks[-3].status == PASS
                               and checks[-1].status != FAIL, checks[-1].status == PASS))
     checks.append(_ledger_check(ledger, rid))
@@ -324,10 +328,10 @@ def _header_check(image: MedicalImage, record: dict) -> Check:
     """Every element of a DICOM header (record.header), beyond the identifying ones."""
     if image.kind != "dicom":
         return Check("header", SKIP, "not DICOM: the photo's identifying tags are checked")
-    return _header_check_of(image.metadata, record)
+    return _header_check_of(stored_header(image), record, as_loaded=image.metadata)
 
 
-def _header_check_of(ds: Any, record: dict) -> Check:
+def _header_check_of(ds: Any, record: dict, *, as_loaded: Any = None) -> Check:
     want = record.get("header")
     if not want:
         return Check("header", WARN, "the record predates whole-header hashing: only the "
@@ -337,7 +341,7 @@ def _header_check_of(ds: Any, record: dict) -> Check:
     if want.get("algorithm") != HEADER_ALGORITHM:
         return Check("header", SKIP, f"unknown header algorithm {want.get('algorithm')!r}")
     try:
-        same, message = header_changes(ds, want)
+        same, message = header_changes(ds, want, as_loaded=as_loaded)
     except Exception as exc:  # a header pydicom cannot walk is not a verified one
         return Check("header", FAIL, f"cannot read the header to compare it ({exc})")
     return Check("header", PASS if same else FAIL, message)
