@@ -85,6 +85,25 @@ def altered_ct(folder: Path, *, new_uid: bool = False) -> tuple[Path, Path, obje
     return original, copy, ds
 
 
+def spaced_window_ct(path: Path) -> Path:
+    """CT_small saved with multi-valued strings that have a space before the backslash,
+    as some writers pad each value: pydicom converts b"40 \\400" to ['40', '400'] and
+    writes it back as b"40\\400", so the stored and the converted forms differ. The
+    window's elements are read by the reader itself to show the image; the Series
+    Description only by whoever lists the tags."""
+    import pydicom
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    ds = pydicom.dcmread(pydicom_test_file("CT_small.dcm"))
+    for tag, vr, value in ((0x00281050, "DS", b"40 \\400 "), (0x00281051, "DS", b"400\\2000"),
+                           (0x00281055, "LO", b"SOFT \\BONE  "),
+                           (0x0008103E, "LO", b"AXIAL \\HEAD ")):
+        ds[tag] = RawDataElement(Tag(tag), vr, len(value), value, 0, False, True)
+    ds.save_as(path)
+    return path
+
+
 # The files that take longest, longest first (seconds on a quiet 2-core machine, measured
 # 2026-12-03 with --durations). With one file per worker (--dist loadfile) xdist hands
 # out files in collection order; by default it reorders them by their number of tests,

@@ -111,6 +111,24 @@ def test_copy_without_sidecar_is_found_in_the_ledger(qtbot, window, tmp_path):
     assert "by SOP Instance UID" in result.record_source
 
 
+def test_an_image_signed_elsewhere_reads_intact_with_its_tags_shown(qtbot, window, tmp_path):
+    """The metadata dock converts every element it lists before the window verifies the
+    image; on a file whose stored strings pydicom does not write back byte for byte, a
+    valid signature made by `workbench sign` once read "header changed" here."""
+    from conftest import spaced_window_ct
+
+    from workbench.provenance.records.signing import sign_image
+
+    w = window
+    path = spaced_window_ct(tmp_path / "spaced.dcm")
+    sign_image(path, keys.load_private_key(keys.list_keys()[0].fingerprint,
+                                           "gui test passphrase"))
+    result = open_and_wait_verified(qtbot, w, path)
+    assert w.metadata.apply_filter("(0008,103E)") == 1  # it was listed
+    assert result.verdict == "intact", result.summary
+    assert w.provenance.verdict_label.text() == "✔ signed, intact"
+
+
 def test_wrong_passphrase_from_environment_reports_and_does_not_sign(qtbot, window, tmp_path,
                                                                       monkeypatch):
     from PySide6.QtCore import QTimer

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from conftest import pydicom_test_file
-from pydicom.dataelem import RawDataElement
-from pydicom.tag import Tag
+from conftest import spaced_window_ct
 
 from workbench.imaging import load_image
 from workbench.provenance.records import keys
@@ -38,17 +36,7 @@ def _browse(image) -> None:
 
 @pytest.fixture
 def spaced_ct(tmp_path: Path) -> Path:
-    """CT_small with a window whose multi-valued strings have a space before the
-    backslash, as some writers pad each value: pydicom converts b"40 \\400" to
-    ['40', '400'] and writes it back as b"40\\400", so its stored and converted forms
-    differ, in elements the reader itself reads to show the image."""
-    ds = pydicom.dcmread(pydicom_test_file("CT_small.dcm"))
-    for tag, vr, value in ((WINDOW_CENTER, "DS", b"40 \\400 "), (0x00281051, "DS", b"400\\2000"),
-                           (WINDOW_EXPLANATION, "LO", b"SOFT \\BONE  ")):
-        ds[tag] = RawDataElement(Tag(tag), vr, len(value), value, 0, False, True)
-    path = tmp_path / "spaced.dcm"
-    ds.save_as(path)
-    return path
+    return spaced_window_ct(tmp_path / "spaced.dcm")
 
 
 def test_the_stored_and_the_converted_forms_differ_here(spaced_ct):
