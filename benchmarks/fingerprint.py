@@ -147,6 +147,7 @@ def print_stages(files: list[Path], key: object) -> None:
         metadata_fingerprint,
         perceptual_hash,
         pixel_fingerprint,
+        stored_header,
     )
     from workbench.provenance.records.header import header_fingerprint
     from workbench.provenance.records.record import build_record, sign_record
@@ -154,7 +155,7 @@ def print_stages(files: list[Path], key: object) -> None:
     images = [load_image(f) for f in files]
     stages = {
         "decode (load_image)": lambda i, f: load_image(f),
-        "header fingerprint": lambda i, f: header_fingerprint(i.metadata, b"0" * 16),
+        "header fingerprint": lambda i, f: header_fingerprint(stored_header(i), b"0" * 16),
         "pixel fingerprint": lambda i, f: pixel_fingerprint(i),
         "file SHA-256": lambda i, f: file_sha256(f),
         "metadata fingerprint": lambda i, f: metadata_fingerprint(i, b"0" * 16),
