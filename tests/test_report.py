@@ -76,3 +76,40 @@ def test_report_gives_no_diagnosis_from_a_model_that_does_not_fit(shared_data):
     assert "chest X-ray (CR)" in case["prediction"]["not_fit"]
     html = render_html([case])
     assert "no diagnosis" in html and "melanoma 0." not in html and "nevus 0." not in html
+
+
+def test_report_pictures_are_turned_as_the_window_shows_the_photo(shared_data, tmp_path):
+    """A photo whose EXIF says "rotate 90°": the window shows it upright, so the report's
+    picture and the evidence map over it are turned the same way (the detectors ran on
+    the stored grid, and the map stays on the pixels it describes)."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    from workbench.imaging import load_image
+    from workbench.imaging.display import render
+    from workbench.report.case_report import build_case
+
+    with Image.open(shared_data / "dermoscopy" / "isic" / "images" / "ISIC_0000000.jpg") as im:
+        photo = im.convert("RGB").resize((255, 191))  # odd, unequal sides
+    exif = Image.Exif()
+    exif[274] = 6
+    path = tmp_path / "rotated.jpg"
+    photo.save(path, exif=exif, quality=95)
+
+    def picture(uri: str) -> np.ndarray:
+        data = base64.b64decode(uri.split(",", 1)[1])
+        return cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR),
+                            cv2.COLOR_BGR2RGB)
+
+    from workbench.engine.plugins import PluginRegistry
+
+    noise = next(p for p in PluginRegistry().plugins if p.name == "noise-residual")
+    case = build_case(path, detectors=[noise.create()])
+    shown = picture(case["picture"])
+    upright = render(load_image(path))
+    assert upright.shape[:2] == (255, 191)  # rows and columns swapped by the EXIF turn
+    assert shown.shape[:2] == (255, 191)
+    assert np.abs(shown.astype(int) - upright.astype(int)).mean() < 3  # PNG of the same
+    evidence = [f for f in case["findings"] if f.get("picture")]
+    assert evidence and all(picture(f["picture"]).shape[:2] == (255, 191) for f in evidence)

@@ -36,18 +36,20 @@ def _png_data_uri(rgb: np.ndarray) -> str:
 def build_case(path: str | Path, *, model: Any = None, model_name: str = "",
                detectors: list[Any] | None = None) -> dict[str, Any]:
     """Everything the report says about one image (JSON-able, plus inline pictures)."""
-    from ..imaging.display import render
+    from ..imaging.display import orient, render
     from ..imaging.loader import load_image
     from ..provenance.records.fingerprint import file_sha256, pixel_fingerprint
     from ..provenance.records.verify import verify_image
 
     image = load_image(path)
+    # the stored grid, which detectors' evidence maps are on; every picture is then turned
+    # as EXIF says, as the window shows the photo (a sideways photo reads as another one)
     base = render(image, 0, oriented=False)
     case: dict[str, Any] = {
         "file": str(path), "identity": image.describe(),
         "fingerprints": {"pixels_sha256": pixel_fingerprint(image).sha256,
                          "file_sha256": file_sha256(path)},
-        "picture": _png_data_uri(base),
+        "picture": _png_data_uri(orient(base, image.orientation)),
     }
     v = verify_image(path, image=image)
     case["provenance"] = {"verdict": v.verdict, "summary": v.summary,
@@ -77,7 +79,8 @@ def build_case(path: str | Path, *, model: Any = None, model_name: str = "",
 
     verdict = case_verdict(v, outcomes if detectors else None, case_thresholds(used))
     # each row as the verdict judged it, so the report's table agrees with its verdict
-    case["findings"] = _findings(base, detectors, verdict.outcomes, failed)
+    case["findings"] = _findings(base, detectors, verdict.outcomes, failed,
+                                 image.orientation)
     case["verdict"] = {"verdict": verdict.verdict, "headline": verdict.headline,
                        "reasons": list(verdict.reasons)}
     return case
@@ -108,10 +111,12 @@ def _run_detectors(image: Any, detectors: list[Any] | None, model: Any
 
 
 def _findings(base: Any, detectors: list[Any] | None, judged: tuple[Any, ...],
-              failed: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+              failed: dict[str, dict[str, Any]], orientation: int = 1) -> list[dict[str, Any]]:
     """The report entries in the detectors' order: the judged outcomes with their
-    evidence pictures over ``base``, and the failures."""
+    evidence pictures over ``base`` (the stored grid, shown turned by ``orientation``),
+    and the failures."""
     from ..analysis.perturbation import heatmap_rgb, overlay
+    from ..imaging.display import orient
 
     by_name = {o.name: o for o in judged}
     findings = []
@@ -132,7 +137,7 @@ def _findings(base: Any, detectors: list[Any] | None, judged: tuple[Any, ...],
                 import cv2
 
                 heat = cv2.resize(heat, (base.shape[1], base.shape[0]))
-            entry["picture"] = _png_data_uri(overlay(base, heat, 0.6))
+            entry["picture"] = _png_data_uri(orient(overlay(base, heat, 0.6), orientation))
         findings.append(entry)
     return findings
 
