@@ -2,11 +2,13 @@
 
 The provenance verification (Finlayson et al., Science 2019: "hash at the moment of
 capture, compare later") as a detector finding. The image's capture record is found
-beside it (sidecar) or in the ledger (by UID, file hash, pixel hash or, for a changed
-copy, perceptual hash), its signature and signer are checked, and the decoded pixels and
-identifying metadata are compared with what was signed. The verdict is decisive, not a
-score: pixels or metadata changed -> tampered; intact or only re-encoded -> clean; signed
-by a key you do not trust -> suspicious; no record -> inconclusive.
+beside it (sidecar) or in the ledger (by UID, file hash or pixel hash), its signature and
+signer are checked, and the decoded pixels and identifying metadata are compared with
+what was signed. The verdict is decisive, not a score: pixels or metadata changed ->
+tampered; intact or only re-encoded -> clean; signed by a key you do not trust ->
+suspicious; no record -> inconclusive. A record found only by appearance (perceptual
+hash) is a look-alike's: a changed copy and the next slice of a signed series look the
+same to it, so it is inconclusive too, unless a reference says which image this is.
 
 With a reference image (e.g. the signed original) of the same size, the evidence map is
 the absolute difference of the stored values (largest over colour channels). A copy whose
@@ -30,6 +32,7 @@ VERDICT_OF = {
     "intact": ("clean", 0.0),
     "re-encoded": ("clean", 0.0),
     "unsigned": ("inconclusive", 0.0),
+    "look-alike": ("inconclusive", 0.0),
     "error": ("inconclusive", 0.0),
 }
 

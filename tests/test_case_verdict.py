@@ -116,3 +116,25 @@ def test_fresh_install_calls_a_pgd_copy_suspicious_and_its_original_not(shared_d
                         describe_attack("pgd", pgd.version, params, __version__))
     _, adv = review(copy, model=model, detectors=detectors, study=study)
     assert adv.verdict == SUSPICIOUS and "case threshold" in adv.reasons[0], adv
+
+
+def test_a_look_alike_of_a_signed_image_is_not_tampered_and_says_so(tmp_path):
+    """A copy of a signed CT with its pixels and UID changed and no sidecar: the ledger
+    finds the original's record by appearance only. The case is judged as an image
+    without its own record (the detectors decide), and the banner says what is known."""
+    from conftest import altered_ct
+
+    from workbench.provenance.ledger.store import Ledger
+
+    original, copy, _ = altered_ct(tmp_path, new_uid=True)
+    info = keys.generate_key(PASSPHRASE, label="verdict test")
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        sign_image(original, keys.load_private_key(info.fingerprint, PASSPHRASE),
+                   ledger=ledger)
+        v = verify_image(copy, ledger=ledger)
+    assert v.verdict == "look-alike", v.summary
+    quiet = case_verdict(v, [outcome("noise-residual", "clean", score=0.1)])
+    assert quiet.verdict == NO_EVIDENCE
+    assert "it resembles a signed image and differs from it" in quiet.headline
+    fired = case_verdict(v, [outcome("feature-squeezing", "suspicious")])
+    assert fired.verdict == SUSPICIOUS and "resembles a signed image" in fired.headline

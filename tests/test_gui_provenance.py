@@ -129,6 +129,26 @@ def test_an_image_signed_elsewhere_reads_intact_with_its_tags_shown(qtbot, windo
     assert w.provenance.verdict_label.text() == "✔ signed, intact"
 
 
+def test_a_look_alike_of_a_signed_image_is_badged_as_one_not_as_tampered(qtbot, window,
+                                                                          tmp_path):
+    from conftest import altered_ct
+
+    w = window
+    original, copy, _ = altered_ct(tmp_path, new_uid=True)  # another UID, no sidecar
+    open_and_wait_verified(qtbot, w, original)
+    w.sign_current()
+    qtbot.waitUntil(lambda: w.verifications[str(original)].verdict == "intact",
+                    timeout=TIMEOUT)
+    result = open_and_wait_verified(qtbot, w, copy)
+    assert result.verdict == "look-alike", result.summary
+    assert w.study_list.badge(str(copy)) == "! unsigned look-alike of a signed image"
+    assert "Tampered" not in w.verdict_banner.banner.text()
+    assert "resembles a signed image" in w.verdict_banner.banner.text()
+    qtbot.waitUntil(lambda: "Changed region: 150 pixel(s)" in w.provenance.region_label.text(),
+                    timeout=TIMEOUT)  # located against the open original, named as what it is
+    assert "the signed image it resembles" in w.provenance.region_label.text()
+
+
 def test_wrong_passphrase_from_environment_reports_and_does_not_sign(qtbot, window, tmp_path,
                                                                       monkeypatch):
     from PySide6.QtCore import QTimer

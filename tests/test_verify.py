@@ -362,9 +362,40 @@ def test_suspect_copy_without_sidecar_is_found_by_perceptual_hash(shared_data, t
                 [cv2.IMWRITE_JPEG_QUALITY, 80])
     r = verify_image(suspect, ledger=ledger)
     assert "by perceptual hash (distance" in r.record_source
-    assert r.verdict == "tampered" and statuses(r)["pixels"] == "fail"
+    # a look-alike, not "tampered": appearance alone cannot say it is that image
+    assert r.verdict == "look-alike" and not r.ok and statuses(r)["pixels"] == "fail"
+    assert statuses(r)["record"] == "warn" and "ISIC_0000002.jpg" in r.summary
     assert statuses(r)["ledger"] == "pass"
     ledger.close()
+
+
+def test_the_next_slice_of_a_signed_series_is_not_called_tampered(shared_data, tmp_path,
+                                                                  signer):
+    """Slice 0 of an MR series is signed; slices 1-3 are not, and look like it (perceptual
+    distance 4-10 of 64 bits). Each is another instance (its own SOP Instance UID), not
+    a changed copy of slice 0: "look-alike", never "tampered"; the far ones "unsigned"."""
+    import copy
+
+    from pydicom.uid import generate_uid
+
+    from workbench.provenance.ledger.store import Ledger
+
+    series = pydicom.dcmread(shared_data / "dicom" / "pydicom-data" / "emri_small.dcm")
+    frames = series.pixel_array
+    slices = []
+    for i in range(4):
+        ds = copy.deepcopy(series)
+        ds.NumberOfFrames, ds.PixelData = 1, frames[i].tobytes()
+        ds.SOPInstanceUID = generate_uid()
+        slices.append(tmp_path / f"slice{i}.dcm")
+        ds.save_as(slices[-1])
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        sign_image(slices[0], signer, ledger=ledger)
+        results = [verify_image(s, ledger=ledger) for s in slices[1:]]
+    assert [r.verdict for r in results] == ["look-alike"] * 3, [r.summary for r in results]
+    for r in results:
+        assert "by perceptual hash" in r.record_source and "slice0.dcm" in r.summary
+        assert "another image like it" in r.summary and "tampered" not in r.summary
 
 
 def test_copy_found_by_uid_then_pixel_hash(tmp_path, signer):

@@ -6,7 +6,9 @@ must see why, and a verdict is never stronger than its evidence:
 - record intact / re-encoded: AUTHENTIC, whatever a detector says (a detector firing on a
   signed original is a false positive, named as such);
 - record tampered / invalid signature: TAMPERED (the checks that failed are the reasons);
-- no record, or one by an untrusted signer: SUSPICIOUS when any calibrated detector is
+- no record, a look-alike's record only (found by appearance, of an image that differs:
+  perhaps a changed copy, perhaps the next slice), or one by an untrusted signer:
+  SUSPICIOUS when any calibrated detector is
   above its threshold, NO_EVIDENCE when calibrated detectors ran and none fired,
   INCONCLUSIVE when no calibrated detector ran. Uncalibrated scores are not evidence; a
   rule detector's flag (e.g. a header that declares an adversarial image) is.
@@ -126,4 +128,7 @@ def _record_context(record: str | None, verification: Any) -> str:
         return f"the provenance check failed ({verification.summary})"
     if record == "unsigned":
         return "no capture record"
+    if record == "look-alike":
+        return ("no capture record of its own; it resembles a signed image and differs "
+                "from it")
     return ""

@@ -148,6 +148,7 @@ def render_html(cases: list[dict[str, Any]], title: str = "Case report") -> str:
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     colours = {"pass": "#2e9d4a", "fail": "#d23c3c", "warn": "#c98a0a", "skip": "#8a8f98",
                "intact": "#2e9d4a", "re-encoded": "#2e9d4a", "tampered": "#d23c3c",
+               "look-alike": "#c98a0a",
                "clean": "#2e9d4a", "suspicious": "#c98a0a", "failed": "#d23c3c"}
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
              "<style>body{font-family:sans-serif;margin:24px;color:#222}"

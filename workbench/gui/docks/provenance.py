@@ -33,6 +33,7 @@ BADGES = {
     "tampered": ("✖ tampered", RED),
     "invalid-signature": ("✖ invalid signature", RED),
     "unsigned": ("unsigned", GREY),
+    "look-alike": ("! unsigned look-alike of a signed image", AMBER),
     "error": ("✖ unreadable", RED),
 }
 
@@ -144,8 +145,11 @@ class ProvenancePanel(QWidget):
         else:
             from pathlib import Path
 
+            # a look-alike's record names an image this one may not be a copy of
+            what = ("the signed image it resembles" if result.verdict == "look-alike"
+                    else "the signed original")
             self.region_label.setText(f"Changed region: {region.describe()} (against "
-                                      f"{Path(region.original).name}, the signed original)")
+                                      f"{Path(region.original).name}, {what})")
 
     def show_result(self, result: Any) -> None:
         text, colour = badge_for(result.verdict)

@@ -13,6 +13,9 @@ from .record import read_record, sidecar_path
 
 #: bits of 64 within which a perceptual hash names a suspect copy's record
 PERCEPTUAL_MAX_DISTANCE = 10
+#: in the "how it was found" text of a record found by appearance alone: the record of
+#: an image that looks like this one, which may be another image (a neighbouring slice)
+BY_APPEARANCE = "by perceptual hash"
 
 
 def find_record(image: MedicalImage, ledger: Any = None,
@@ -50,8 +53,8 @@ def find_record(image: MedicalImage, ledger: Any = None,
                                           PERCEPTUAL_MAX_DISTANCE)
     if near:
         entry, distance = near[0]
-        return record_of_entry(entry), (f"ledger entry {entry.index} by perceptual hash "
-                                   f"(distance {distance} of 64 bits)")
+        return record_of_entry(entry), (f"ledger entry {entry.index} {BY_APPEARANCE} "
+                                        f"(distance {distance} of 64 bits)")
     return None, "no sidecar, and no ledger entry matches its UID, hashes or appearance"
 
 

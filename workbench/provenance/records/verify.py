@@ -28,13 +28,17 @@ from .fingerprint import (
 )
 from .keys import trusted_key
 from .record import RecordError, check_signature, read_record, record_id, sidecar_path
-from .record_lookup import find_record, record_of_entry
+from .record_lookup import BY_APPEARANCE, find_record, record_of_entry
 
 PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
 
 # Verdicts, worst first.
 TAMPERED, INVALID, UNTRUSTED, UNSIGNED, ERROR = (
     "tampered", "invalid-signature", "untrusted", "unsigned", "error")
+# No record of its own; the ledger's nearest by appearance differs from it. Not
+# "tampered": a perceptual hash finds the next slice of a signed series, or a second photo
+# of the same lesion, as readily as a changed copy, and cannot tell them apart.
+LOOKALIKE = "look-alike"
 REENCODED, INTACT = "re-encoded", "intact"
 
 
@@ -169,9 +173,25 @@ def _verify(path: str, image: MedicalImage, record: dict | None,
         checks.append(Check("sidecar", WARN, f"{damaged}: the ledger's record was used"))
 
     result = VerificationResult(path, *_verdict(checks), checks, source, rid)
+    if BY_APPEARANCE in source and result.verdict == TAMPERED and sig_ok:
+        _as_lookalike(result, record)
     if damaged:
         result.summary += " (by the ledger's record: the sidecar beside it is unreadable)"
     return result
+
+
+def _as_lookalike(result: VerificationResult, record: dict) -> None:
+    """A record found by appearance alone, whose image differs from this one: say what
+    is known (this image has no record; it resembles that one and differs from it), not
+    that this image was changed."""
+    signed = (record.get("subject") or {}).get("file_name") or "a signed image"
+    result.verdict = LOOKALIKE
+    result.summary = (f"unsigned look-alike: no record of this image; it resembles "
+                      f"{signed} ({result.record_source}) and differs from it "
+                      f"({result.summary}): a changed copy of that image, or another image "
+                      "like it (a neighbouring slice, a second photo)")
+    result.checks[0] = Check("record", WARN, "no record of this image; the nearest "
+                             f"look-alike's: {result.record_source}")
 
 
 def _verify_undecodable(path: str, exc: ImageLoadError, record: dict | None,
