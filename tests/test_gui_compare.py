@@ -138,3 +138,49 @@ def test_saliency_on_both_sides_and_detector_evidence_in_compare(qtbot, window, 
     assert cv.overlay_box.currentText() == "evidence: patch-localisation"
     assert cv.side_box.currentText() == "suspect"
     assert cv.right._overlay is not None and cv.left._overlay is None
+
+
+def test_a_multiframe_pair_is_compared_frame_by_frame_and_says_which_differ(
+        qtbot, window, tmp_path, shared_data):
+    """A 10-frame MR whose frame 7 only was altered. The tab opens on frame 1, which is
+    identical: its statistics say so, and that frame 7 differs. Stepping either side
+    steps both, and the maps and statistics are then of frame 7."""
+    import pydicom
+
+    w = window
+    src = shared_data / "dicom" / "pydicom-data" / "emri_small.dcm"
+    original, copy = tmp_path / "emri.dcm", tmp_path / "emri_frame7.dcm"
+    ds = pydicom.dcmread(src)
+    ds.save_as(original)
+    frames = ds.pixel_array.copy()
+    frames[6, 20:30, 10:16] += 50
+    ds.PixelData = frames.tobytes()
+    ds.save_as(copy)
+    w.open_paths([original, copy])
+    for p in (original, copy):
+        w.study_list.select_path(str(p))
+        qtbot.waitUntil(lambda p=p: (c := w.study.current) is not None and c.path == str(p)
+                        and c.image is not None, timeout=TIMEOUT)
+    assert w.compare_current(str(original))
+    cv = w.comparison
+    qtbot.waitUntil(lambda: cv.stats() is not None, timeout=TIMEOUT)
+    assert cv.stats()["changed_pixels"] == 0
+    assert cv.stats()["changed_per_frame"] == [0] * 6 + [60] + [0] * 3
+    text = cv.stats_label.text()
+    assert text.startswith("Frame 1: ") and "changed pixels 0" in text
+    assert "1 of 10 frames differ (frame 7); frame 1 is identical" in text
+
+    cv.overlay_box.setCurrentText("absolute difference")
+    cv.right.set_frame(6)  # as the wheel over the suspect does
+    assert cv.left.frame == 6  # the reference follows
+    qtbot.waitUntil(lambda: cv.stats() is not None, timeout=TIMEOUT)
+    stats = cv.stats()
+    assert stats["frame"] == 6 and stats["changed_pixels"] == 60
+    assert stats["bounding_box"] == {"row": 20, "col": 10, "rows": 10, "cols": 6}
+    assert cv.stats_label.text().startswith("Frame 7: ")
+    assert cv.colour_bar.scale.high == 50.0  # the overlay is frame 7's map
+    cv.left.set_frame(0)
+    assert cv.right.frame == 0
+    qtbot.waitUntil(lambda: cv.stats() is not None and cv.stats()["frame"] == 0,
+                    timeout=TIMEOUT)
+    assert cv.colour_bar.scale is None or cv.colour_bar.scale.high != 50.0

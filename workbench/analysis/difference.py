@@ -81,3 +81,27 @@ def difference_stats(a: np.ndarray, b: np.ndarray, data_range: float) -> dict[st
         "changed_pixels": int(len(changed)),
         "bounding_box": bbox,
     }
+
+
+def changed_per_frame(reference: Any, suspect: Any) -> list[int]:
+    """The number of changed pixels (any channel) in each frame of two images of one
+    geometry: what a comparison of one frame cannot say about the others."""
+    out = []
+    for i in range(reference.n_frames):
+        ne = np.asarray(reference.frame(i)) != np.asarray(suspect.frame(i))
+        out.append(int(np.count_nonzero(ne.any(axis=2) if ne.ndim == 3 else ne)))
+    return out
+
+
+def frames_summary(changed: list[int], shown: int) -> str:
+    """One line on every frame, for a comparison that shows frame ``shown`` (0-based)."""
+    if len(changed) <= 1:
+        return ""
+    differ = [i for i, n in enumerate(changed) if n]
+    n = len(changed)
+    if not differ:
+        return f"all {n} frames identical"
+    listed = ", ".join(str(i + 1) for i in differ[:8]) + (" …" if len(differ) > 8 else "")
+    also = "" if shown in differ else f"; frame {shown + 1} is identical"
+    return f"{len(differ)} of {n} frames differ (frame{'s' if len(differ) > 1 else ''} " \
+           f"{listed}){also}"

@@ -35,8 +35,9 @@ if TYPE_CHECKING:  # numpy loads with the first image, not with the window
     import numpy as np
 
 
-def difference_maps(key: tuple, reference: Any, suspect: Any) -> Job:
-    """Difference maps and statistics of one pair of images (stored values, frame 0)."""
+def difference_maps(key: tuple, reference: Any, suspect: Any, frame: int = 0) -> Job:
+    """Difference maps and statistics of one pair of images at one frame (stored values),
+    and how many pixels changed in each of their frames."""
 
     def work(_job: Job) -> dict:
 
@@ -44,12 +45,16 @@ def difference_maps(key: tuple, reference: Any, suspect: Any) -> Job:
 
         from ...analysis.difference import (
             abs_difference,
+            changed_per_frame,
             difference_stats,
             signed_difference,
             ssim_map,
         )
 
-        a, b = np.asarray(reference.frame(0)), np.asarray(suspect.frame(0))
+        if reference.n_frames != suspect.n_frames:
+            raise JobFailed(f"the images differ in their number of frames "
+                            f"({reference.n_frames} vs {suspect.n_frames})")
+        a, b = np.asarray(reference.frame(frame)), np.asarray(suspect.frame(frame))
         if a.shape != b.shape:
             raise JobFailed(f"the images differ in size ({a.shape} vs {b.shape})")
         lo, hi = reference.value_range()
@@ -57,7 +62,10 @@ def difference_maps(key: tuple, reference: Any, suspect: Any) -> Job:
         maps = {"absolute difference": abs_difference(a, b),
                 "signed difference": signed_difference(a, b),
                 SSIM: ssim_map(a, b, data_range)}
-        return {"maps": maps, "stats": difference_stats(a, b, data_range)}
+        stats = difference_stats(a, b, data_range)
+        stats["frame"], stats["changed_per_frame"] = frame, changed_per_frame(reference,
+                                                                              suspect)
+        return {"maps": maps, "stats": stats}
 
     return Job("difference maps", work)
 
@@ -231,7 +239,8 @@ class ComparisonView(QWidget):
         self.cache: dict[tuple, Any] = {}  # pair maps and per-image saliency
         self.pending: set[tuple] = set()
         self.errors: dict[tuple, str] = {}
-        self.key: tuple | None = None
+        self.key: tuple | None = None  # (reference path, suspect path)
+        self.frame = 0  # the frame both sides show, and the maps and statistics are of
         self.paths: dict[ImageView, str] = {}
         # move together: each view follows the other (set_view ignores no-op updates)
         self.left.viewChanged.connect(self.right.set_view)
@@ -242,6 +251,28 @@ class ComparisonView(QWidget):
         self.side_box.currentIndexChanged.connect(lambda _i: self._apply_overlay())
         self.opacity.valueChanged.connect(self._set_opacity)
         self.right.windowChanged.connect(lambda _w: self._update_scale())
+        # one frame on both sides (the wheel steps frames): never frame 51 of the suspect
+        # beside frame 1 of the reference, nor frame 1's maps over frame 51
+        self.left.frameChanged.connect(lambda i: self._follow_frame(self.right, i))
+        self.right.frameChanged.connect(lambda i: self._follow_frame(self.left, i))
+
+    def _pair_key(self) -> tuple | None:
+        """The cache key of the pair at the frame shown."""
+        return (*self.key, self.frame) if self.key else None
+
+    def _follow_frame(self, other: ImageView, index: int) -> None:
+        if other.image is not None and other.frame != index:
+            other.set_frame(index)
+        if self.key is None or index == self.frame:
+            return
+        self.frame = index
+        key = self._pair_key()
+        if key in self.cache:
+            self._show(key, self.cache[key])
+            return
+        self.stats_label.setText(f"Computing difference maps of frame {index + 1}…")
+        self._apply_overlay()  # the last frame's maps come off at once
+        self._start(key, difference_maps(key, self.left.image, self.right.image, index))
 
     @staticmethod
     def _sync_window(view: ImageView, window: Any) -> None:
@@ -288,9 +319,9 @@ class ComparisonView(QWidget):
 
     def clear(self, message: str) -> None:
         """No pair shown (the current image has no comparison yet): say so."""
+        self.paths, self.key = {}, None  # first: changing a side is not a frame step
         self.left.set_image(None)
         self.right.set_image(None)
-        self.paths, self.key = {}, None
         self.header.setText(message)
         self.stats_label.setText("")
         self.overlay_label.setText("")
@@ -299,16 +330,18 @@ class ComparisonView(QWidget):
     def compare(self, ref_path: str, reference: Any, sus_path: str, suspect: Any) -> None:
         self.header.setText(f"Suspect {Path(sus_path).name} (right) against reference "
                             f"{Path(ref_path).name} (left)")
+        self.key = None  # while the sides change, their frame signals are not frame steps
         self.left.set_image(reference)
         self.right.set_image(suspect)
         self.paths = {self.left: ref_path, self.right: sus_path}
-        self.key = (ref_path, sus_path)
+        self.key, self.frame = (ref_path, sus_path), 0  # set_image showed frame 1
         self._refresh_overlay_choices()
-        if self.key in self.cache:
-            self._show(self.key, self.cache[self.key])
+        key = self._pair_key()
+        if key in self.cache:
+            self._show(key, self.cache[key])
             return
         self.stats_label.setText("Computing difference maps…")
-        self._start(self.key, difference_maps(self.key, reference, suspect))
+        self._start(key, difference_maps(key, reference, suspect))
 
     def _start(self, key: tuple, job: Job) -> None:
         job.on_result = lambda result: self._show(key, result)
@@ -320,7 +353,7 @@ class ComparisonView(QWidget):
     def _failed(self, key: tuple, message: str) -> None:
         self.pending.discard(key)
         self.errors[key] = message
-        if key == self.key:
+        if key == self._pair_key():
             self.stats_label.setText(message)
         else:
             self._apply_overlay()
@@ -328,17 +361,22 @@ class ComparisonView(QWidget):
     def _show(self, key: tuple, result: Any) -> None:
         self.pending.discard(key)
         self.cache[key] = result
-        if key == self.key:
+        if key == self._pair_key():
             self._show_stats(result["stats"])
         self._apply_overlay()
 
     def _show_stats(self, s: dict) -> None:
+        from ...analysis.difference import frames_summary
+
         box = s["bounding_box"]
         where = (f"in rows {box['row']}–{box['row'] + box['rows'] - 1}, columns "
                  f"{box['col']}–{box['col'] + box['cols'] - 1}" if box else "none")
+        frames = frames_summary(s["changed_per_frame"], s["frame"])
         self.stats_label.setText(
-            f"L∞ {s['linf']:.6g}   L2 {s['l2']:.6g}   PSNR {s['psnr']:.2f} dB   "
-            f"SSIM {s['ssim']:.4f}   changed pixels {s['changed_pixels']} ({where})")
+            (f"Frame {s['frame'] + 1}: " if frames else "")
+            + f"L∞ {s['linf']:.6g}   L2 {s['l2']:.6g}   PSNR {s['psnr']:.2f} dB   "
+            f"SSIM {s['ssim']:.4f}   changed pixels {s['changed_pixels']} ({where})"
+            + (f"\nAll frames: {frames}" if frames else ""))
 
     # --- detector evidence ---------------------------------------------------------------
     def evidence_changed(self, path: str) -> None:
@@ -383,8 +421,10 @@ class ComparisonView(QWidget):
         if image is None:
             return None, ""
         if kind in DIFFERENCES:
-            result = self.cache.get(self.key) if self.key else None
+            result = self.cache.get(self._pair_key()) if self.key else None
             return (result["maps"][kind], "") if result else (None, "")
+        if view.frame != 0:  # evidence and saliency are of the first frame
+            return None, (f"{kind} is of frame 1; frame {view.frame + 1} is shown")
         if kind.startswith(EVIDENCE):
             name = kind[len(EVIDENCE):]
             m = self.evidence_provider(path).get(name)
@@ -451,5 +491,6 @@ class ComparisonView(QWidget):
         self.colour_bar.set_scale(with_levels(scale, kind, window, slope))
 
     def stats(self) -> dict | None:
-        result = self.cache.get(self.key) if self.key else None
+        """The statistics of the frame shown (None while they are computed)."""
+        result = self.cache.get(self._pair_key()) if self.key else None
         return result["stats"] if result else None
