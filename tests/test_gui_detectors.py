@@ -52,6 +52,35 @@ def test_run_detectors_and_show_evidence(qtbot, window, shared_data):
     assert shown is not None and shown.shape[:2] == (767, 1022)
 
 
+def test_evidence_of_a_multiframe_image_is_drawn_over_the_frame_it_was_made_on(
+        qtbot, window, shared_data):
+    """Detectors examine frame 1. Viewing frame 7 in the Image tab and clicking a row
+    drew frame 1's map over frame 7; now over frame 1, and every place says so."""
+    import numpy as np
+
+    from workbench.imaging.display import render
+
+    w = window
+    mr = shared_data / "dicom" / "pydicom-data" / "emri_small.dcm"  # 10 frames, no model fits
+    w.open_paths([mr])
+    qtbot.waitUntil(lambda: w.view.image is not None, timeout=TIMEOUT)
+    w.view.set_frame(6)
+    assert w.run_detectors()
+    qtbot.waitUntil(lambda: w.detect_task is None, timeout=TIMEOUT)
+    assert ", frame 1 of 10" in w.detectors.header.text()
+    qtbot.waitUntil(lambda: "examined frame 1 of 10 only" in w.verdict_banner.banner.text(),
+                    timeout=TIMEOUT)
+    with_map = [i for i in range(w.detectors.table.topLevelItemCount())
+                if w.detectors.table.topLevelItem(i).text(0).endswith("▣")]
+    assert with_map
+    w.detectors.table.itemClicked.emit(w.detectors.table.topLevelItem(with_map[0]), 0)
+    qtbot.waitUntil(lambda: w.evidence_view.array is not None, timeout=TIMEOUT)
+    assert "frame 1 of 10" in w.evidence_view.header.text()
+    image = w.study.current.image
+    assert np.array_equal(w.evidence_view.array, render(image, 0))
+    assert not np.array_equal(render(image, 0), render(image, 6))  # it could have failed
+
+
 @pytest.mark.parametrize("suffix", [".html", ".pdf"])
 def test_export_report_from_the_window(qtbot, window, shared_data, tmp_path, suffix):
     w = window

@@ -196,7 +196,8 @@ def _case_verdict(path: Any, image: Any, outcomes: list[Any], used: list[Any]) -
     from ..provenance.records.verify import verify_one_safely
 
     verification = verify_one_safely(path, None)
-    return case_verdict(verification, outcomes, case_thresholds(used))
+    return case_verdict(verification, outcomes, case_thresholds(used),
+                        frames=image.n_frames)
 
 
 def _short(text: str, width: int) -> str:

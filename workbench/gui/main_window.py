@@ -290,7 +290,7 @@ class MainWindow(QMainWindow):
                 and session.path in self.comparison.paths.values()
                 and self.comparison.show_evidence(name)):
             pass
-        elif self.evidence_view.show_detector(session, name, self.view.frame):
+        elif self.evidence_view.show_detector(session, name):
             self.tabs.setCurrentWidget(self.evidence_view)
         self.statusBar().showMessage(f"{name} on {session.name}: {out.explanation}", 10000)
 

@@ -126,7 +126,9 @@ class DetectorsPanel(QWidget):
         state = "complete" if f.complete else (
             "running… (each row judged by its own threshold until all have run)")
         model = f" with {f.model_name}" if f.model_name else " (no model loaded)"
-        self.header.setText(f"Detectors — {s.name}{model}: {state}")
+        frames = s.image.n_frames if s.image is not None else 1
+        where = f", frame 1 of {frames}" if frames > 1 else ""  # all they examine
+        self.header.setText(f"Detectors — {s.name}{where}{model}: {state}")
         for out in f.judged():  # by the thresholds the banner's verdict uses
             self.add_outcome(out)
         for name, message in f.failures.items():

@@ -68,26 +68,28 @@ class EvidenceView(QWidget):
     def array(self) -> np.ndarray | None:
         return self.picture.array
 
-    def show_session(self, session: Any, frame: int = 0) -> None:
+    def show_session(self, session: Any) -> None:
         self.path = session.path if session is not None else None
         name = self.shown.get(self.path or "")
         if session is None:
             self._empty("No image open.")
-        elif not self.show_detector(session, name, frame):
+        elif not self.show_detector(session, name):
             self._empty(f"Detector evidence — {session.name}: run the detectors and click a "
                         "row marked ▣ to see its map here.")
 
-    def show_detector(self, session: Any, name: str | None, frame: int = 0) -> bool:
-        """Show ``name``'s evidence on ``session``'s image; True when there is one to show
-        (on a large image it lands a moment later, made on a worker)."""
+    def show_detector(self, session: Any, name: str | None) -> bool:
+        """Show ``name``'s evidence on ``session``'s image, over its first frame, the one
+        detectors examine; True when there is one to show (on a large image it lands a
+        moment later, made on a worker)."""
         findings = session.findings
         out = findings.outcomes.get(name) if findings is not None and name else None
         if out is None or out.evidence is None or session.image is None:
             return False
         self.path = session.path
         self.shown[session.path] = name
-        image = session.image
-        title = f"Detector evidence — {name} on {session.name}"
+        image, frame = session.image, 0  # whatever frame the Image tab shows
+        title = f"Detector evidence — {name} on {session.name}" + (
+            f", frame {frame + 1} of {image.n_frames}" if image.n_frames > 1 else "")
 
         def make() -> tuple[Any, ...]:  # on a worker for a large image: no Qt here
             return evidence_layers(image, frame, out.evidence)
