@@ -69,6 +69,8 @@ def build_case(path: str | Path, *, model: Any = None, model_name: str = "",
             case["prediction"] = {"model": model_name or model.card.name,
                                   "probabilities": {n: round(float(probs[i]), 4)
                                                     for i, n in enumerate(model.class_names)}}
+            if image.n_frames > 1:  # the model, like the detectors, saw the first frame
+                case["prediction"]["frame"] = f"frame 1 of {image.n_frames}"
             from ..models.fit import fit_caveat
 
             if caveat := fit_caveat(model.card, image):
@@ -189,7 +191,8 @@ def render_html(cases: list[dict[str, Any]], title: str = "Case report") -> str:
                          f"diagnosis.</b> {e(p['not_fit'])}</p>")
         elif "prediction" in case:
             p = case["prediction"]
-            parts.append(f"<p>Model <b>{e(p['model'])}</b>: " + ", ".join(
+            on = f" on {e(p['frame'])}" if p.get("frame") else ""
+            parts.append(f"<p>Model <b>{e(p['model'])}</b>{on}: " + ", ".join(
                 f"{e(k)} {v:.3f}" for k, v in p["probabilities"].items()) + "</p>")
             if p.get("caveat"):
                 parts.append(f"<p style='color:#666'><i>Note: {e(p['caveat'])}.</i></p>")
