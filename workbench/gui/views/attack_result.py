@@ -133,7 +133,11 @@ class AttackResultView(QWidget):
         from pathlib import Path
 
         self.result, self.source_path = result, path
-        self.header.setText(f"Attack result — {Path(path).name}")
+        frames = getattr(result.image, "n_frames", 1)
+        # the attack perturbed one frame of a multi-frame image: name it
+        name = Path(path).name + (f", frame {result.frame + 1} of {frames}" if frames > 1
+                                  else "")
+        self.header.setText(f"Attack result — {name}")
         outcome = result.outcome
         top = prepared["top"]
         self._heat = prepared["heat"]
@@ -155,7 +159,7 @@ class AttackResultView(QWidget):
         # a model that does not fit the image gives classes, not a diagnosis: say so
         output = " (model output, not a diagnosis)" if result.fit_warning else ""
         if result.fit_warning:
-            self.header.setText(f"Attack result — {Path(path).name}. ⚠ {result.fit_warning}")
+            self.header.setText(f"Attack result — {name}. ⚠ {result.fit_warning}")
         self.titles[0].setText(f"Original{output}: {info['clean_class']}")
         self.captions[0].setText(probs(info["clean_probabilities"]))
         self.titles[1].setText(f"Adversarial{output}: {info['adversarial_class']}")
