@@ -32,6 +32,12 @@ def test_compare_original_and_altered_copy(qtbot, window, tmp_path):
     cv.overlay_box.setCurrentText("absolute difference")
     with_overlay = cv.right.grab().toImage()
     assert with_overlay != before
+    # where the images are identical the overlay is clear: black drawn there at 60%
+    # dimmed the suspect alone, which read as the two images differing in contrast
+    changed = cv.right.image_to_widget(QPointF(67, 45))  # inside the changed square
+    same = cv.right.image_to_widget(QPointF(20, 100))
+    assert with_overlay.pixel(changed.toPoint()) != before.pixel(changed.toPoint())
+    assert with_overlay.pixel(same.toPoint()) == before.pixel(same.toPoint())
     # the colour bar says what full colour means, in stored values and display levels
     scale = cv.colour_bar.scale
     assert (scale.low, scale.high) == (0.0, 200.0) and not scale.saturates

@@ -24,7 +24,7 @@ def evidence_layers(image: Any, frame: int, evidence: np.ndarray
 
     from ...analysis.perturbation import heatmap_rgb
     from ...imaging.display import orient, render
-    from .comparison import fit_to
+    from .overlay_maps import fit_to
 
     base = render(image, frame, oriented=False)
     m = fit_to(evidence, base.shape[:2])

@@ -31,16 +31,16 @@ MIN_ZOOM, MAX_ZOOM = 0.02, 64.0
 
 
 def numpy_to_qimage(array: np.ndarray) -> QImage:
-    """Wrap a uint8 (h, w) or (h, w, 3) array as a QImage that owns a copy of the data."""
+    """Wrap a uint8 (h, w), (h, w, 3) or (h, w, 4: RGBA, an overlay with clear places)
+    array as a QImage that owns a copy of the data."""
     import numpy as np
 
     array = np.ascontiguousarray(array)
     h, w = array.shape[:2]
-    if array.ndim == 2:
-        qimg = QImage(array.data, w, h, array.strides[0], QImage.Format.Format_Grayscale8)
-    else:
-        qimg = QImage(array.data, w, h, array.strides[0], QImage.Format.Format_RGB888)
-    return qimg.copy()  # detach from the numpy buffer
+    f = QImage.Format
+    fmt = f.Format_Grayscale8 if array.ndim == 2 else (
+        f.Format_RGBA8888 if array.shape[2] == 4 else f.Format_RGB888)
+    return QImage(array.data, w, h, array.strides[0], fmt).copy()  # detach from numpy
 
 
 class ImageView(QWidget):

@@ -43,7 +43,7 @@ def ramp_rgb(colours: str, n: int = 256) -> np.ndarray:
     import numpy as np
 
     from ...analysis.perturbation import heatmap_rgb
-    from .comparison import diverging_rgb
+    from .overlay_maps import diverging_rgb
 
     t = np.linspace(0.0, 1.0, n, dtype=np.float32)[None, :]
     if colours == DIVERGING:
