@@ -141,7 +141,7 @@ def test_a_look_alike_of_a_signed_image_is_badged_as_one_not_as_tampered(qtbot, 
                     timeout=TIMEOUT)
     result = open_and_wait_verified(qtbot, w, copy)
     assert result.verdict == "look-alike", result.summary
-    assert w.study_list.badge(str(copy)) == "! unsigned look-alike of a signed image"
+    assert w.study_list.badge(str(copy)) == "! look-alike, unsigned"
     assert "Tampered" not in w.verdict_banner.banner.text()
     assert "resembles a signed image" in w.verdict_banner.banner.text()
     qtbot.waitUntil(lambda: "Changed region: 150 pixel(s)" in w.provenance.region_label.text(),

@@ -262,3 +262,27 @@ def test_the_decode_worker_leaves_the_window_figures_ready(shared_data):
     assert cached.center == pytest.approx((lo + hi) / 2) and cached.width == pytest.approx(hi - lo)
     full = image.value_transform(0).apply(np.asarray(image.frame(0)))
     assert image.value_range() == (float(full.min()), float(full.max()))
+
+
+def test_a_folder_of_many_files_is_listed_and_every_entry_gets_its_badge(qtbot, window,
+                                                                        tmp_path):
+    """Two series folders of 40 files each, named alike (IM0000 in both, as modalities
+    name them): every row names its folder, and every entry is verified in the
+    background, the badges started a slice at a time (more than one slice here)."""
+    import os
+
+    from conftest import pydicom_test_file
+
+    w = window
+    ct = pydicom_test_file("CT_small.dcm")
+    for series in ("series1", "series2"):
+        (tmp_path / series).mkdir()
+        for i in range(40):
+            os.link(ct, tmp_path / series / f"IM{i:04d}")  # no suffix: found by its magic
+    added = w.open_paths([tmp_path])
+    assert len(added) == 80
+    rows = w.study_list
+    assert {rows.item_for(p).text(0) for p in added} == {
+        f"{s}/IM{i:04d}" for s in ("series1", "series2") for i in range(40)}
+    qtbot.waitUntil(lambda: all(rows.badge(p) == "unsigned" for p in added),
+                    timeout=TIMEOUT)

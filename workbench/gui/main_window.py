@@ -197,9 +197,17 @@ class MainWindow(QMainWindow):
     # --- opening -------------------------------------------------------------------------------
     def open_paths(self, paths: list[str | Path]) -> list[str]:
         added = self.opener.open_paths(paths)
-        for f in added[1:]:  # badges for every entry, in the background, after the shown one
-            self.signing.verify(self.study.open(f), background=True)
+        self._queue_badges(added[1:])  # the shown one is verified once decoded
         return added
+
+    def _queue_badges(self, paths: list[str], chunk: int = 64) -> None:
+        """Badges for every entry, verified in the background: started a slice per turn
+        of the event loop (starting 2,000 jobs at once held the window for a second)."""
+        for f in paths[:chunk]:
+            if (session := self.study.get(f)) is not None:  # still in the study
+                self.signing.verify(session, background=True)
+        if len(paths) > chunk:
+            QTimer.singleShot(0, lambda: self._queue_badges(paths[chunk:], chunk))
 
     def open_from_pacs(self) -> Any:
         """File > Open from PACS (non-modal; one dialog per window, raised if open)."""

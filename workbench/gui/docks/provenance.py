@@ -33,7 +33,7 @@ BADGES = {
     "tampered": ("✖ tampered", RED),
     "invalid-signature": ("✖ invalid signature", RED),
     "unsigned": ("unsigned", GREY),
-    "look-alike": ("! unsigned look-alike of a signed image", AMBER),
+    "look-alike": ("! look-alike, unsigned", AMBER),
     "error": ("✖ unreadable", RED),
 }
 
