@@ -22,6 +22,8 @@ window does real work, as a ratio to the 100 ms goal; and the memory an open cos
                        JPEG; built by repeating frames of a real multi-frame file when
                        it is absent)
      play cine         every frame shown in turn at 30 frames/s, as the frame slider does
+     open folder       File > Open Folder of an archive (--folder-files small CTs in series
+                       folders, named alike), until every entry has its provenance badge
 
    Per activity: the largest gap, the 99th percentile gap, the number of ticks and the
    ratio largest gap / 100 ms (goal <= 1). Peer: the same timer on the same window left
@@ -63,6 +65,21 @@ CINE_FRAMES = 120
 GOAL_MS = 100.0
 TICK_MS = 10
 PASSPHRASE = "gui latency benchmark"
+
+
+def archive_folder(tmp: Path, n: int) -> Path:
+    """``n`` small CTs (links to pydicom's CT_small) in series folders of 100, without
+    suffixes and named alike in every folder, as a modality writes them: listed, then each
+    verified in the background for its badge."""
+    from pydicom.data import get_testdata_file
+
+    src = get_testdata_file("CT_small.dcm", download=False)
+    folder = tmp / "archive"
+    for i in range(n):
+        series = folder / f"series{i // 100:02d}"
+        series.mkdir(parents=True, exist_ok=True)
+        os.link(src, series / f"IM{i % 100:04d}")
+    return folder
 
 
 def cine_file(tmp: Path) -> Path:
@@ -353,6 +370,12 @@ def latency(args: argparse.Namespace, tmp: Path) -> None:
     run(f"play cine ({n} fr)", player.start,
         lambda: w.view.frame == n - 1 and not player.isActive())
 
+    folder = archive_folder(tmp, args.folder_files)
+    listed: list[str] = []
+    run(f"open folder ({args.folder_files})", lambda: listed.extend(w.open_paths([folder])),
+        lambda: bool(listed) and not w.runner.jobs() and all(
+            w.study_list.badge(p) not in ("", "verifying…") for p in listed))
+
     idle = rows[0][1]["max"]
     print(f"  peer: the idle loop's largest gap is {idle * 1000:.1f} ms; worst activity "
           f"{max(s['max'] for _l, s in rows[1:]) * 1000:.1f} ms = "
@@ -462,6 +485,8 @@ def main() -> None:
     ap.add_argument("--mammo-steps", type=int, default=5,
                     help="PGD iterations on the mammogram (each is seconds on a CPU)")
     ap.add_argument("--idle", type=float, default=3.0, help="seconds of the idle peer")
+    ap.add_argument("--folder-files", type=int, default=500,
+                    help="files in the archive folder opened at the end")
     ap.add_argument("--explain", action="store_true",
                     help="sample the GUI thread's stack while a tick is late")
     ap.add_argument("--profile", metavar="ACTIVITY",
