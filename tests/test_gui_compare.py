@@ -190,3 +190,9 @@ def test_a_multiframe_pair_is_compared_frame_by_frame_and_says_which_differ(
     qtbot.waitUntil(lambda: cv.stats() is not None and cv.stats()["frame"] == 0,
                     timeout=TIMEOUT)
     assert cv.colour_bar.scale is None or cv.colour_bar.scale.high != 50.0
+    for frame in range(10):  # stepping through every frame keeps a few frames' maps only
+        cv.right.set_frame(frame)
+        qtbot.waitUntil(lambda f=frame: cv.stats() is not None and cv.stats()["frame"] == f,
+                        timeout=TIMEOUT)
+    kept = [k for k in cv.cache if len(k) == 3 and k[:2] == cv.key]
+    assert len(kept) == 4 and kept[-1][2] == 9

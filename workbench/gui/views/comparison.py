@@ -36,6 +36,8 @@ from .overlay_maps import (
     with_levels,
 )
 
+KEPT_FRAMES = 4  # per compared pair, the frames whose maps stay cached
+
 if TYPE_CHECKING:  # numpy loads with the first image, not with the window
     import numpy as np
 
@@ -274,6 +276,11 @@ class ComparisonView(QWidget):
 
     def _show(self, key: tuple, result: Any) -> None:
         self.pending.discard(key)
+        if len(key) == 3:  # a pair at one frame: three maps of a frame's size each, so
+            # stepping through a 120-frame cine kept 440 MB; the last few frames are kept
+            older = [k for k in self.cache if len(k) == 3 and k[:2] == key[:2] and k != key]
+            for k in older[:-KEPT_FRAMES + 1]:
+                del self.cache[k]
         self.cache[key] = result
         if key == self._pair_key():
             self._show_stats(result["stats"])
