@@ -39,6 +39,8 @@ def test_html_and_pdf_reports(shared_data, tmp_path, _private_home):
     for detector in ("feature-squeezing", "noise-residual", "dicom-header", "capture-record"):
         assert detector in text
     assert "Model <b>demo</b>" in text
+    # each detector row says what ran: its version and parameters
+    assert "<small>v1, denoiser=median, nlm_strength=5.0</small>" in text
     assert len(re.findall(r"src='data:image/png;base64,", text)) >= 4  # images and maps inline
     import hashlib
 

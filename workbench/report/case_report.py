@@ -131,7 +131,10 @@ def _findings(base: Any, detectors: list[Any] | None, judged: tuple[Any, ...],
         if out is None:
             continue
         entry = {"detector": out.name, "score": out.score, "threshold": out.threshold,
-                 "verdict": out.verdict, "explanation": out.explanation}
+                 "verdict": out.verdict, "explanation": out.explanation,
+                 # what ran, so that a reader can run it again and get this row
+                 "ran": f"v{out.version}" + "".join(f", {k}={v}"
+                                                    for k, v in out.params.items())}
         if out.evidence is not None:
             ev = np.asarray(out.evidence, dtype=np.float32)
             top = float(np.percentile(ev, 99.5)) or float(ev.max()) or 1.0
@@ -201,7 +204,8 @@ def render_html(cases: list[dict[str, Any]], title: str = "Case report") -> str:
             for f in case["findings"]:
                 score = "-" if f.get("score") is None else f"{f['score']:.4g}"
                 thr = "-" if f.get("threshold") is None else f"{f['threshold']:.4g}"
-                rows.append(f"<tr><td>{e(f['detector'])}</td><td>{score}</td><td>{thr}</td>"
+                ran = f"<br><small>{e(f['ran'])}</small>" if f.get("ran") else ""
+                rows.append(f"<tr><td>{e(f['detector'])}{ran}</td><td>{score}</td><td>{thr}</td>"
                             f"<td style='color:{colours.get(f['verdict'], '#222')}'>"
                             f"{e(f['verdict'])}</td><td>{e(f['explanation'])}</td></tr>")
             parts.append("<table><tr><th>detector</th><th>score</th><th>threshold</th>"
