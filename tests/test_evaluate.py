@@ -166,6 +166,14 @@ def test_summary_has_every_table1_row_in_range(table1_run):
                for n in summary["notes"])
     md = (table1_run / "summary.md").read_text()
     assert "| pgd/black | 4 |" in md and "feature-squeezing" in md
+    # the figures name the models they are of, weights included (a hardened copy keeps
+    # its parent's card name)
+    record = json.loads((table1_run / "run.json").read_text())
+    victim, surrogate = record["models"]["victim"], record["models"]["surrogate"]
+    assert summary["models"] == {
+        "victim": f"{victim['card_name']} (weights {victim['weights_sha256'][:12]})",
+        "surrogate": f"{surrogate['card_name']} (weights {surrogate['weights_sha256'][:12]})"}
+    assert f"Figures of model {summary['models']['victim']}, surrogate " in md
     for plot in ("roc.png", "confidence.png", "detector_matrix.png"):
         assert (table1_run / plot).read_bytes().startswith(b"\x89PNG")
 

@@ -79,6 +79,7 @@ def test_evaluate_cancel_resume_and_results(window, qtbot, shared_data: Path, tm
     assert win.results.table.item(rows["clean"], before).text() == "–"
     assert win.results.table.item(rows["pgd/white"], before).text().endswith("%")
     assert win.results.detector_table.rowCount() == 1
+    assert win.results.caption.text().startswith("model demo")  # whose figures these are
     assert win.results.detector_table.item(0, 0).text() == "feature-squeezing"
     assert win.results.detector_table.item(0, 3).text() == "pgd/white"
     for name, label in win.results.plot_labels.items():

@@ -197,8 +197,32 @@ def summarise(config: dict[str, Any], record: dict[str, Any],
             "class_names": config["class_names"], "positive_class":
             config["class_names"][positive], "n_images": len(config["items"]),
             "image_size": config["image_size"], "seed": config["seed"],
-            "paper_domain": domain,
+            "paper_domain": domain, "models": _model_names(record),
             "config_sha256": record["config_sha256"], "notes": notes}
+
+
+def _model_names(record: dict[str, Any]) -> dict[str, str | None]:
+    """Which models the figures are of: name and the start of the weights' SHA-256 (a
+    hardened copy keeps its parent's card name, not its weights)."""
+    def named(entry: dict[str, Any] | None) -> str | None:
+        if not entry:
+            return None
+        digest = str(entry.get("weights_sha256") or "")[:12]
+        return f"{entry.get('card_name') or entry.get('name')}" + (
+            f" (weights {digest})" if digest else "")
+
+    models = record.get("models") or {}
+    return {"victim": named(models.get("victim")), "surrogate": named(models.get("surrogate"))}
+
+
+def models_line(summary: dict[str, Any]) -> str:
+    """"model X, surrogate Y" for a summary's heading; "" for one made before the summary
+    named its models."""
+    models = summary.get("models") or {}
+    if not models.get("victim"):
+        return ""
+    return f"model {models['victim']}" + (f", surrogate {models['surrogate']}"
+                                         if models.get("surrogate") else "")
 
 
 def condition_timing(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -240,8 +264,10 @@ def _num(v: Any, digits: int = 4, pct: bool = False) -> str:
 
 
 def markdown(summary: dict[str, Any]) -> str:
+    models = models_line(summary)
     lines = [f"# Evaluation: {summary['n_images']} images at {summary['image_size']}², "
              f"positive class {summary['positive_class']}, seed {summary['seed']}", "",
+             *([f"Figures of {models}.", ""] if models else []),
              "## Table 1 (Finlayson et al. 2019), with 95% bootstrap intervals", "",
              "| Condition | n | Accuracy | Accuracy before rounding | AUROC | "
              "Mean confidence | Mean L2 | Mean L∞ | Mean L0 (pixels) | "

@@ -228,8 +228,12 @@ class EvaluationResults(QTabWidget):
         for r, (cells, tip) in enumerate(matrix):
             _set_row(self.detector_table, r, cells, tip)
         self.fit_tables()
+        from ...evaluation.summary import models_line
+
+        models = models_line(summary)
         self.caption.setText(
-            f"{summary.get('n_images', '?')} images at {summary.get('image_size', '?')} px, "
+            (f"{models}: " if models else "")
+            + f"{summary.get('n_images', '?')} images at {summary.get('image_size', '?')} px, "
             f"positive class {summary.get('positive_class', '?')}, seed "
             f"{summary.get('seed', '?')}" + (f" — {run_dir}" if run_dir else ""))
         self.notes_label.setText("\n".join(f"• {n}" for n in run_notes(summary)))
