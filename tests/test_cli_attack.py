@@ -51,6 +51,12 @@ def test_predict_gives_no_diagnosis_from_a_model_trained_on_other_images(shared_
     assert "chest X-ray" in record["not_a_diagnosis"]
     auto = wb("predict", "--model", "auto", str(cr))
     assert auto.returncode == 1 and "no shipped model fits a chest X-ray (CR)" in auto.stderr
+    # one answer for a 10-frame MR: it says which frame it is of
+    mr = shared_data / "dicom" / "pydicom-data" / "emri_small.dcm"
+    out = wb("predict", "--model", "demo", "--allow-mismatch", str(mr))
+    assert out.returncode == 0 and out.stdout.startswith("emri_small.dcm (frame 1 of 10): ")
+    out = wb("predict", "--model", "demo", "--allow-mismatch", "--json", str(mr))
+    assert json.loads(out.stdout)["frame"] == "1 of 10"
 
 
 def test_predict_refuses_a_mismatch_from_the_card_before_loading_torch(shared_data):

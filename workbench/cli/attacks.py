@@ -93,7 +93,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             failures += 1
             continue
         _print_prediction(f, model, predict_proba(model, x)[0], problem, args.json,
-                          fit_caveat(model.card, image))
+                          fit_caveat(model.card, image), image.n_frames)
     return EXIT_FAILED if failures else EXIT_OK
 
 
@@ -110,11 +110,13 @@ def _card_of(name: str) -> Any:
 
 
 def _print_prediction(f: Path, model: Any, probs: Any, problem: str | None,
-                      as_json: bool, caveat: str | None = None) -> None:
+                      as_json: bool, caveat: str | None = None, frames: int = 1) -> None:
     names = model.class_names
     best = int(probs.argmax())
     record = {"input": str(f), "model": model.card.name, "class": names[best],
               "probabilities": {n: round(float(probs[i]), 6) for i, n in enumerate(names)}}
+    if frames > 1:  # one answer, of the first frame: a tomosynthesis stack has dozens
+        record["frame"] = f"1 of {frames}"
     if problem is not None:
         record["not_a_diagnosis"] = problem
     if caveat:
@@ -126,7 +128,8 @@ def _print_prediction(f: Path, model: Any, probs: Any, problem: str | None,
         print(f"note: {f}: {caveat}", file=sys.stderr)
     shown = "  ".join(f"{n} {float(probs[i]):.3f}" for i, n in enumerate(names))
     label = "model output, NOT A DIAGNOSIS: " if problem else ""
-    print(f"{f.name}: {label}{names[best]}  ({shown})")
+    where = f" (frame 1 of {frames})" if frames > 1 else ""
+    print(f"{f.name}{where}: {label}{names[best]}  ({shown})")
 
 
 def _sign_export(saved: Path, original: Path, identity: Any, description: str) -> None:
