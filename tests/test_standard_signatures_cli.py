@@ -142,3 +142,23 @@ def test_objects_that_are_not_images_are_signed_and_verified(tmp_path, capsys, n
     code, result = _verify_json(capsys, signed)
     assert code == 1 and result["verdict"] == "tampered"
     assert "MAC mismatch" in result["checks"]["DICOM signature"]["message"]
+
+
+def test_a_look_alike_with_a_valid_dicom_signature_of_its_own_is_intact(tmp_path, capsys):
+    """CT_small is in the ledger; another image like it (a square changed, a new UID)
+    carries the hospital's own valid DICOM signature. The ledger's record is a look-
+    alike's, not this image's: its own signature decides, as for an image with no
+    record of ours."""
+    from conftest import altered_ct
+
+    original, other, _ = altered_ct(tmp_path, new_uid=True)
+    assert main(["keys", "new", "--label", "CT room"]) == 0
+    assert main(["sign", str(original)]) == 0  # a sidecar and the default ledger
+    assert main(["sign", "--dicom-signature", "site signer", "--profile", "creator",
+                 "--out", str(tmp_path / "signed"), str(other)]) == 0
+    capsys.readouterr()
+    code = main(["verify", "--json", str(tmp_path / "signed" / other.name)])
+    result = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert "by perceptual hash" in result["checks"]["record"]["message"]
+    assert code == 0 and result["verdict"] == "intact", result["summary"]
+    assert result["summary"].startswith("intact by its DICOM signature")

@@ -5,7 +5,8 @@ DICOM file, and a C2PA manifest in (or beside) a JPEG or PNG.
 folds them into its verdict:
 - a standard signature that fails (data changed after signing) makes the verdict
   "tampered", whatever our own record says;
-- with no record of ours, a valid signature from a trusted certificate makes the image
+- with no record of ours (a look-alike's record is not the image's own), a valid
+  signature from a trusted certificate makes the image
   "intact" (it is the captured one, by the hospital's or the camera's signature), and a
   valid one from an untrusted certificate "untrusted";
 - otherwise our own record decides; the standard ones are shown beside it.
@@ -18,6 +19,7 @@ from typing import Any
 from ..records.verify import (
     FAIL,
     INTACT,
+    LOOKALIKE,
     PASS,
     SKIP,
     TAMPERED,
@@ -135,7 +137,7 @@ def combine(verdict: str, summary: str, checks: list[Check]) -> tuple[str, str]:
     failed = [c for c in standard if c.status == FAIL]
     if failed:
         return TAMPERED, f"{failed[0].name} fails: {failed[0].message}"
-    if verdict == UNSIGNED:
+    if verdict in (UNSIGNED, LOOKALIKE):
         passed = [c for c in standard if c.status == PASS]
         if passed:
             return INTACT, f"intact by its {passed[0].name} ({passed[0].message})"
