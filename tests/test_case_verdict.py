@@ -29,9 +29,9 @@ PASSPHRASE = "verdict test passphrase"
 
 
 def outcome(name: str, verdict: str, score: float = 0.5, threshold: float | None = 0.3,
-            calibrated: bool = True) -> DetectorOutcome:
+            calibrated: bool = True, frames: int = 1) -> DetectorOutcome:
     return DetectorOutcome(name, "1", score, verdict, f"{name} explanation",
-                           calibrated=calibrated, threshold=threshold)
+                           calibrated=calibrated, threshold=threshold, frames=frames)
 
 
 @pytest.fixture
@@ -141,10 +141,11 @@ def test_a_look_alike_of_a_signed_image_is_not_tampered_and_says_so(tmp_path):
 
 
 def test_detectors_deciding_a_multiframe_verdict_say_they_saw_frame_1_only(ct):
-    """Detectors examine the first frame. When they decide (no record), the verdict of a
-    120-frame cine says so; a record covers every frame, so its verdict has no caveat."""
+    """Detectors examine the first frame (each outcome carries the image's frame count).
+    When they decide (no record), the verdict of a 120-frame cine says so; a record
+    covers every frame, so its verdict has no caveat."""
     v = verify_image(ct, ledger=False)
-    quiet = case_verdict(v, [outcome("noise-residual", "clean", score=0.1)], frames=120)
+    quiet = case_verdict(v, [outcome("noise-residual", "clean", score=0.1, frames=120)])
     assert quiet.verdict == NO_EVIDENCE
     assert quiet.headline.endswith("(the detectors examined frame 1 of 120 only)")
     assert "a change in another frame is not looked for" in quiet.reasons[-1]
@@ -154,5 +155,5 @@ def test_detectors_deciding_a_multiframe_verdict_say_they_saw_frame_1_only(ct):
 
 def test_a_record_verdict_of_a_multiframe_image_has_no_frame_caveat(signed_ct):
     v = verify_image(signed_ct, ledger=False)
-    verdict = case_verdict(v, [outcome("noise-residual", "clean", score=0.1)], frames=120)
+    verdict = case_verdict(v, [outcome("noise-residual", "clean", score=0.1, frames=120)])
     assert verdict.verdict == AUTHENTIC and "frame" not in verdict.headline

@@ -196,8 +196,7 @@ def _case_verdict(path: Any, image: Any, outcomes: list[Any], used: list[Any]) -
     from ..provenance.records.verify import verify_one_safely
 
     verification = verify_one_safely(path, None)
-    return case_verdict(verification, outcomes, case_thresholds(used),
-                        frames=image.n_frames)
+    return case_verdict(verification, outcomes, case_thresholds(used))
 
 
 def _short(text: str, width: int) -> str:

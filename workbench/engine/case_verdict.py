@@ -35,18 +35,18 @@ class CaseVerdict:
 
 def case_verdict(verification: Any, outcomes: list[Any] | None,
                  thresholds: dict[str, float] | None = None, *,
-                 running: bool = False, frames: int = 1) -> CaseVerdict:
+                 running: bool = False) -> CaseVerdict:
     """The verdict of one image from its provenance check (a VerificationResult, or None
     while it runs) and its detector outcomes (None when the detectors have not run).
     ``thresholds``: the case thresholds (engine.case_calibration), so that the detectors
     together flag about 5% of clean images; without them each detector's own verdict.
     ``running``: the detectors are running (``outcomes`` is None until they all have).
-    ``frames``: the image's frame count. The detectors examine the first frame only, so
-    when they decide a multi-frame image's verdict it says so (a record covers every
-    frame)."""
+    Detectors examine a multi-frame image's first frame only (each outcome carries the
+    frame count), so a verdict they decide says so; a record covers every frame."""
     judged = None if outcomes is None else judged_outcomes(outcomes, thresholds)
     verdict = _decide(verification, outcomes, judged, thresholds, running)
-    if frames > 1 and outcomes is not None and verdict.verdict not in (AUTHENTIC, TAMPERED):
+    frames = max((getattr(o, "frames", 1) for o in outcomes or ()), default=1)
+    if frames > 1 and verdict.verdict not in (AUTHENTIC, TAMPERED):
         seen = f"the detectors examined frame 1 of {frames} only"
         verdict = replace(verdict, headline=f"{verdict.headline} ({seen})",
                           reasons=(*verdict.reasons, f"{seen}: a change in another frame "

@@ -68,6 +68,8 @@ class DetectorOutcome:
     # set when the case verdict judged it by a case threshold (engine.case_verdict):
     # the detector's own single-detector threshold, for the record
     own_threshold: float | None = None
+    # the image's frame count: a detector examines frame 1 of it (the case verdict says so)
+    frames: int = 1
 
     @property
     def flagged(self) -> bool:
@@ -111,7 +113,7 @@ def run_detector(detector: Any, image: Any, params: dict[str, Any] | Any = None,
         return DetectorOutcome(name, version, None, "inconclusive",
                                "; ".join(NEED_WORDS.get(n, f"needs {n}") for n in missing),
                                details={"missing": missing}, threshold=threshold,
-                               params=p_dict)
+                               params=p_dict, frames=int(getattr(image, "n_frames", 1) or 1))
 
     ctx, hooks = _context(model, record, reference, threshold, seed, progress, cancelled)
     start = time.perf_counter()
@@ -136,7 +138,8 @@ def run_detector(detector: Any, image: Any, params: dict[str, Any] | Any = None,
         else:
             verdict, used = ("suspicious" if score > threshold else "clean"), True
     return DetectorOutcome(name, version, score, verdict, finding.explanation, evidence,
-                           dict(finding.details or {}), seconds, used, threshold, p_dict)
+                           dict(finding.details or {}), seconds, used, threshold, p_dict,
+                           frames=int(getattr(image, "n_frames", 1) or 1))
 
 
 def _is_params_instance(obj: Any) -> bool:

@@ -79,8 +79,7 @@ def build_case(path: str | Path, *, model: Any = None, model_name: str = "",
     from ..engine.case_calibration import case_thresholds
     from ..engine.case_verdict import case_verdict
 
-    verdict = case_verdict(v, outcomes if detectors else None, case_thresholds(used),
-                           frames=image.n_frames)
+    verdict = case_verdict(v, outcomes if detectors else None, case_thresholds(used))
     # each row as the verdict judged it, so the report's table agrees with its verdict
     case["findings"] = _findings(base, detectors, verdict.outcomes, failed,
                                  image.orientation)

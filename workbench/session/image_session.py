@@ -66,9 +66,9 @@ class DetectorFindings:
     # the saved calibration each calibrated outcome was judged by (name -> Calibration)
     calibrations: dict[str, Any] = field(default_factory=dict)
 
-    def verdict(self, verification: Any, frames: int = 1) -> Any:
+    def verdict(self, verification: Any) -> Any:
         """The case verdict (engine.case_verdict) with the case thresholds of the
-        calibrations used, of an image of ``frames`` frames."""
+        calibrations used; None until every detector has run."""
         from ..engine.case_calibration import case_thresholds
         from ..engine.case_verdict import case_verdict
 
@@ -77,7 +77,7 @@ class DetectorFindings:
         used = [self.calibrations[n] for n, o in self.outcomes.items()
                 if o.calibrated and n in self.calibrations]
         return case_verdict(verification, list(self.outcomes.values()),
-                            case_thresholds(used), frames=frames)
+                            case_thresholds(used))
 
     def judged(self) -> list[Any]:
         """The outcomes as the verdict judges them (engine.case_verdict.judged_outcomes):

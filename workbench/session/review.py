@@ -21,4 +21,4 @@ def review(path: str | Path, *, model: Any, detectors: list[Any], study: Study |
         actions.open_image(study, session).run()
     actions.verify(session).run()
     actions.detect(session, detectors, model, model_name or model.card.name).run()
-    return session, session.findings.verdict(session.verification, session.image.n_frames)
+    return session, session.findings.verdict(session.verification)

@@ -50,9 +50,8 @@ class VerdictBanner(QWidget):
             self._colour("#8a8f98")
             self.reasons.setText("")
             return
-        frames = s.image.n_frames if s.image is not None else 1
-        v = self.verdict = (s.findings.verdict(s.verification, frames)
-                            if s.findings is not None else case_verdict(s.verification, None))
+        v = self.verdict = (s.findings.verdict(s.verification) if s.findings is not None
+                            else case_verdict(s.verification, None))
         self.banner.setText(f"{s.name} — {v.headline}")
         self._colour(COLOURS.get(v.verdict, "#8a8f98"))
         self.reasons.setText("\n".join(f"• {r}" for r in v.reasons[:4]))
