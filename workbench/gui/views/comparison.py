@@ -42,9 +42,11 @@ if TYPE_CHECKING:  # numpy loads with the first image, not with the window
     import numpy as np
 
 
-def difference_maps(key: tuple, reference: Any, suspect: Any, frame: int = 0) -> Job:
+def difference_maps(key: tuple, reference: Any, suspect: Any, frame: int = 0,
+                    changed: list[int] | None = None) -> Job:
     """Difference maps and statistics of one pair of images at one frame (stored values),
-    and how many pixels changed in each of their frames."""
+    and how many pixels changed in each of their frames (``changed`` when the pair's
+    frames were already counted: it does not depend on the frame shown)."""
 
     def work(_job: Job) -> dict:
 
@@ -70,8 +72,9 @@ def difference_maps(key: tuple, reference: Any, suspect: Any, frame: int = 0) ->
                 "signed difference": signed_difference(a, b),
                 SSIM: ssim_map(a, b, data_range)}
         stats = difference_stats(a, b, data_range)
-        stats["frame"], stats["changed_per_frame"] = frame, changed_per_frame(reference,
-                                                                              suspect)
+        stats["frame"] = frame
+        stats["changed_per_frame"] = changed if changed is not None else changed_per_frame(
+            reference, suspect)
         return {"maps": maps, "stats": stats}
 
     return Job("difference maps", work)
@@ -188,7 +191,10 @@ class ComparisonView(QWidget):
             return
         self.stats_label.setText(f"Computing difference maps of frame {index + 1}…")
         self._apply_overlay()  # the last frame's maps come off at once
-        self._start(key, difference_maps(key, self.left.image, self.right.image, index))
+        counted = next((r["stats"]["changed_per_frame"] for k, r in self.cache.items()
+                        if len(k) == 3 and k[:2] == self.key), None)
+        self._start(key, difference_maps(key, self.left.image, self.right.image, index,
+                                         counted))
 
     @staticmethod
     def _sync_window(view: ImageView, window: Any) -> None:
