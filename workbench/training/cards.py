@@ -8,8 +8,6 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from ..models.card import ModelCard
 from ..models.classifier import load_classifier
 from ..models.fit import ImageFit
@@ -100,6 +98,8 @@ def train_and_ship(model: DemoModel, data: DemoData, args: argparse.Namespace
                    ) -> tuple[dict[str, Any], float, float]:
     """Train ``model``, write its weights and card into ``args.out`` and measure the
     written files; returns (metrics, training seconds, weights MB)."""
+    import torch
+
     net, seconds = train_one(
         model.name, data.images(model.ids), data.labels(model.ids), arch=args.arch,
         epochs=model.epochs, seed=model.seed, size=args.size, lr=args.lr,

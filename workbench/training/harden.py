@@ -23,11 +23,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F  # noqa: N812
 
 from .train import (
     MEAN,
@@ -38,6 +36,9 @@ from .train import (
     seed_everything,
     train_one,
 )
+
+if TYPE_CHECKING:  # torch loads where a function needs it, not on import
+    import torch
 
 DEFENCES = ("augment", "pgd")
 
@@ -57,6 +58,7 @@ def colour_rotation_batch(images: list[np.ndarray], rng: np.random.Generator, si
     each colour channel (up to ±20 units of 255) and a rotation by any angle (reflected
     edges, like the seed's natural transformations)."""
     import cv2
+    import torch
 
     turned = []
     for im in images:
@@ -73,6 +75,9 @@ def _pgd_batch(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
                steps: int, mean_t: torch.Tensor, std_t: torch.Tensor,
                generator: torch.Generator) -> torch.Tensor:
     """Untargeted L∞ PGD with a random start (Madry et al.), step 2.5 * eps / steps."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
     alpha = 2.5 * eps / steps
     was_training = net.training
     net.eval()  # craft against clean-image BatchNorm statistics
@@ -92,6 +97,9 @@ def adversarial_finetune(images: list[np.ndarray], labels: list[int], init: dict
                          lr: float, batch_size: int, size: int, seed: int,
                          progress: Callable[[float, str], None] | None = None,
                          cancelled: Callable[[], bool] | None = None) -> torch.nn.Module:
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
     from ..models.classifier import build_network
 
     seed_everything(seed)
@@ -133,6 +141,8 @@ def measure(model: Any, batch: torch.Tensor, labels: torch.Tensor, *, eps: float
     as in the seeds and the evaluator) on ``batch`` (N x 3 x S x S in [0, 1], 8-bit
     pictures). The attacked copies are put on the 8-bit grid within ε before they are
     judged, as the evaluator's are: the figure is of pictures that can be saved."""
+    import torch
+
     from ..engine.attack_runner import run_attack
     from ..engine.plugins import PluginRegistry
 
@@ -151,6 +161,7 @@ def _test_batch(data: Any, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The card's test split at the input size (the area-averaged resize of the
     training views, so training and measurement see images alike)."""
     import cv2
+    import torch
 
     xs = [cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA)
           for im in data.images(data.test_ids)]
@@ -167,6 +178,8 @@ def harden(parent: str, defence: str, out_dir: str | Path, data_dir: str | Path,
     """Fine-tune ``parent`` (a shipped dermoscopy model or its card) with ``defence`` and
     write ``<parent>_<defence>.json/.pt`` into ``out_dir``; measure parent and child on
     the test split with the same PGD."""
+    import torch
+
     from ..models.card import ModelCard
     from ..models.zoo import load_model, resolve_card
     from .data import isic_folder, load_demo_data

@@ -3,13 +3,15 @@ specificity on the held-out images, measured through the project's own Classifie
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..models.classifier import predict_proba
 from .data import CLASS_NAMES, EVAL_SHORT_SIDE, POSITIVE_CLASS
+
+if TYPE_CHECKING:  # torch loads where a function needs it, not on import
+    import torch
 
 EVAL_PREPROCESSING = (
     f"OpenCV decode, BGR->RGB, INTER_AREA resize to {EVAL_SHORT_SIDE} px short side "
@@ -21,6 +23,8 @@ EVAL_PREPROCESSING = (
 
 def to_unit_tensor(image: np.ndarray) -> torch.Tensor:
     """1 x C x H x W float32 in [0, 1] from H x W x 3 RGB or H x W grey uint8."""
+    import torch
+
     t = torch.from_numpy(image)
     t = t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
     return t.unsqueeze(0).float().div(255.0)

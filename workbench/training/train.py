@@ -6,15 +6,16 @@ from __future__ import annotations
 import math
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F  # noqa: N812
 
 from ..models.classifier import build_network
 from .data import CLASS_NAMES
+
+if TYPE_CHECKING:  # torch loads where a function needs it, not on import
+    import torch
 
 ARCHITECTURE = "mobilenet_v3_small"
 INPUT_SIZE = 160
@@ -23,6 +24,8 @@ STD = (0.229, 0.224, 0.225)
 
 
 def seed_everything(seed: int) -> None:
+    import torch
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -48,6 +51,8 @@ def augment_batch(images: list[np.ndarray], rng: np.random.Generator, size: int
     of H x W x 3 uint8 RGB images -> B x 3 x S x S float in [0, 1]. The crop is resized
     with OpenCV's INTER_AREA (area averaging, like the wrapper's antialiased resize, and
     about ten times cheaper per image than torch's antialiased interpolate on a CPU)."""
+    import torch
+
     out = []
     for im in images:
         crop = random_resized_crop(im, rng, size, (0.35, 1.0), (3 / 4, 4 / 3))
@@ -77,6 +82,8 @@ def augment_grey_batch(images: list[np.ndarray], rng: np.random.Generator, size:
     up to 7 degrees and a shift of up to 4 % (positioning varies that much), and
     brightness / contrast / gamma jitter (exposure varies between machines). No flips:
     a chest has a left and a right (the heart), and a film is never upside down."""
+    import torch
+
     out = []
     for im in images:
         crop = random_resized_crop(im, rng, size, (0.75, 1.0), (0.9, 1.1))
@@ -103,7 +110,6 @@ def _normalised(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch
     return (x - mean) / std
 
 
-@torch.no_grad()
 def recompute_batchnorm(net: torch.nn.Module, images: list[np.ndarray],
                         rng: np.random.Generator, size: int, batch_size: int,
                         passes: int = 5, augment: Any = augment_batch,
@@ -113,6 +119,8 @@ def recompute_batchnorm(net: torch.nn.Module, images: list[np.ndarray],
     mobilenet_v3 uses BN momentum 0.01, so after a few hundred steps from scratch the
     running averages still lag far behind the weights; in a first trial the unfixed
     model put every test image in one class (accuracy 0.5)."""
+    import torch
+
     bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     momenta = [bn.momentum for bn in bns]
     for bn in bns:
@@ -122,9 +130,10 @@ def recompute_batchnorm(net: torch.nn.Module, images: list[np.ndarray],
     sd = torch.tensor(std).view(1, 3, 1, 1)
     net.train()
     n = len(images)
-    for _ in range(passes):
-        for idx in np.array_split(rng.permutation(n), max(1, math.ceil(n / batch_size))):
-            net(_normalised(augment([images[i] for i in idx], rng, size), m, sd))
+    with torch.no_grad():
+        for _ in range(passes):
+            for idx in np.array_split(rng.permutation(n), max(1, math.ceil(n / batch_size))):
+                net(_normalised(augment([images[i] for i in idx], rng, size), m, sd))
     for bn, momentum in zip(bns, momenta, strict=True):
         bn.momentum = momentum
     net.eval()
@@ -140,6 +149,9 @@ def train_one(name: str, images: list[np.ndarray], labels: list[int], *, arch: s
     the wall-clock seconds taken.
     ``augment`` makes a batch of views (RGB, or one grey channel the network sees
     repeated, as through the Classifier wrapper)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
     seed_everything(seed)
     rng = np.random.default_rng(seed)
     net = build_network(arch, n_classes)
